@@ -1,0 +1,1 @@
+# The charger model: connectors, sessions and authorization, independent of board and protocol.

@@ -1,0 +1,67 @@
+# One charging transaction, persisted on flash while it runs so a power cut cannot lose it.
+import store.kv as kv
+
+_DIR = "/state"
+
+
+class Transaction:
+    def __init__(self, ref, conn, id_tag, meter_start, start_time, parent_id_tag=None, reservation_id=None):
+        self.ref = ref                  # local number, unique on this charger (flash counter)
+        self.id = None                  # id given by the back-end once it confirmed the start
+        self.conn = conn
+        self.id_tag = id_tag
+        self.parent_id_tag = parent_id_tag
+        self.reservation_id = reservation_id
+        self.meter_start = meter_start  # Wh
+        self.start_time = start_time    # epoch s
+        self.last_meter = meter_start   # last persisted register value, used after a power cut
+        self.last_time = start_time
+        self.meter_stop = None
+        self.stop_time = None
+        self.reason = None
+        self.stop_id_tag = None
+
+    def energy_wh(self):
+        end = self.meter_stop if self.meter_stop is not None else self.last_meter
+        return end - self.meter_start
+
+    def to_dict(self):
+        return {"ref": self.ref, "id": self.id, "conn": self.conn, "tag": self.id_tag,
+                "parent": self.parent_id_tag, "res": self.reservation_id, "m0": self.meter_start,
+                "t0": self.start_time, "m": self.last_meter, "t": self.last_time}
+
+    @staticmethod
+    def from_dict(d):
+        tx = Transaction(d["ref"], d["conn"], d["tag"], d["m0"], d["t0"], d.get("parent"), d.get("res"))
+        tx.id = d.get("id")
+        tx.last_meter = d.get("m", tx.meter_start)
+        tx.last_time = d.get("t", tx.start_time)
+        return tx
+
+    def path(self):
+        return "%s/tx%d.json" % (_DIR, self.conn)
+
+    def save(self):
+        kv.save(self.path(), self.to_dict())
+
+    def forget(self):
+        kv.remove(self.path())
+
+
+def load_active(conn):
+    # The transaction that was running on a connector when the charger went down, if any.
+    d = kv.load("%s/tx%d.json" % (_DIR, conn))
+    if not d:
+        return None
+    try:
+        return Transaction.from_dict(d)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def next_ref():
+    # A transaction reference never reused on this flash, even across power cuts.
+    path = _DIR + "/txref.json"
+    n = (kv.load(path, 0) or 0) + 1
+    kv.save(path, n)
+    return n

@@ -1,0 +1,72 @@
+# Firmware entry: read this charger's configuration from its own flash, build the board, the
+# model, the protocol stack and the console, then run them until a reboot.
+import gc
+import sys
+import asyncio
+import log
+import store.kv as kv
+
+VERSION = "1.0.0"
+
+_DEFAULTS = {"id": "CP-0001", "connectors": 1, "protocol": "ocpp16", "type": "AC"}
+
+
+def load_config():
+    cfg = dict(_DEFAULTS)
+    found = kv.load("/config.json")
+    if found is None:
+        log.warn("main", "/config.json missing or unreadable: running with defaults")
+    elif not isinstance(found, dict):
+        log.error("main", "/config.json is not a JSON object: running with defaults")
+    else:
+        cfg.update(found)
+    cfg.setdefault("fw_version", VERSION)
+    return cfg
+
+
+def load_protocol(name):
+    if name == "ocpp16":
+        from proto import ocpp16 as p
+    elif name == "ykc":
+        from proto import ykc as p
+    else:
+        raise ValueError("unknown protocol %r (ocpp16, ykc)" % name)
+    return p
+
+
+async def _main(board, charger, proto, tasks, cfg):
+    from console import console
+
+    for coro in tasks:
+        asyncio.create_task(coro)
+    asyncio.create_task(board.watch())
+    banner = "%s %s firmware %s on %s (%s)" % (cfg.get("vendor", "EVFleet"), cfg.get("model", "Emu"),
+                                              cfg["fw_version"], board.name, charger.id)
+    console.repl_globals.update({"charger": charger, "board": board, "proto": proto, "cfg": cfg})
+    await console.run(banner, "%s> " % charger.id)
+
+
+def start():
+    gc.threshold(24 * 1024)  # collect early: otherwise the whole heap becomes resident over time
+    cfg = load_config()
+    if cfg.get("log"):
+        try:
+            log.level = log.level_of(cfg["log"])
+        except ValueError as e:
+            log.warn("main", str(e))
+    import board as board_module
+    from charger.charger import Charger
+
+    board = board_module.make_board(cfg)
+    charger = Charger(board, cfg)
+    proto, tasks = load_protocol(cfg.get("protocol", "ocpp16")).start(charger, board, cfg)
+    import console.charger_cmds as cmds
+
+    cmds.install(charger, board, proto)
+    charger.start()
+    asyncio.run(_main(board, charger, proto, tasks, cfg))
+
+
+if __name__ == "__main__":
+    start()
+    sys.exit(0)

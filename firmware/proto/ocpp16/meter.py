@@ -1,0 +1,128 @@
+# OCPP 1.6 meter values: sampled values from a meter reading, the periodic (Sample.Periodic)
+# and clock-aligned (Sample.Clock) senders, and the data that goes into StopTransaction.
+import asyncio
+import log
+from hal.clock import iso
+
+# measurand -> (unit, location, reading attribute or None for computed)
+_UNITS = {
+    "Energy.Active.Import.Register": ("Wh", "Outlet"),
+    "Power.Active.Import": ("W", "Outlet"),
+    "Current.Import": ("A", "Outlet"),
+    "Voltage": ("V", "Outlet"),
+    "SoC": ("Percent", "EV"),
+    "Temperature": ("Celsius", "Body"),
+    "Current.Offered": ("A", "Outlet"),
+    "Power.Offered": ("W", "Outlet"),
+}
+
+
+def _value(c, r, m):
+    if m == "Energy.Active.Import.Register":
+        return str(r.energy_wh)
+    if m == "Power.Active.Import":
+        return "%.1f" % r.power_w
+    if m == "Current.Import":
+        return "%.2f" % r.current_a
+    if m == "Voltage":
+        return "%.1f" % r.voltage_v
+    if m == "SoC":
+        return None if r.soc is None else "%d" % int(r.soc)
+    if m == "Temperature":
+        return "%.1f" % r.temp_c
+    amps = c.offered_amps()
+    if m == "Current.Offered":
+        return "%.1f" % amps
+    if m == "Power.Offered":
+        return "%.1f" % (amps * r.voltage_v * r.phases)
+    return None
+
+
+def meter_value(st, conn, measurands, context, reading=None):
+    # One MeterValue ({timestamp, sampledValue[]}) for a connector.
+    ch = st.charger
+    c = ch.connectors[conn]
+    r = reading or ch.meter(conn)
+    sv = []
+    for m in measurands:
+        v = _value(c, r, m)
+        if v is None:
+            continue
+        unit, loc = _UNITS[m]
+        sv.append({"value": v, "context": context, "format": "Raw", "measurand": m,
+                   "location": loc, "unit": unit})
+    return {"timestamp": iso(ch.clock.now()), "sampledValue": sv}
+
+
+def queue_sample(st, conn, measurands, context):
+    # Transaction meter values go through the flash queue; others are sent if we are online.
+    c = st.charger.connectors[conn]
+    mv = meter_value(st, conn, measurands, context)
+    if not mv["sampledValue"]:
+        return
+    if c.tx is not None:
+        st.queue.push("MeterValues", {"connectorId": conn, "transactionId": 0, "meterValue": [mv]}, c.tx.ref)
+        st.wake_tx.set()
+    elif st.registered and st.online:
+        asyncio.create_task(_send_now(st, {"connectorId": conn, "meterValue": [mv]}))
+
+
+async def _send_now(st, payload):
+    try:
+        await st.rpc.call("MeterValues", payload)
+    except Exception as e:
+        log.warn("meter", "MeterValues failed: %s" % e)
+
+
+async def sampled(st):
+    # Every MeterValueSampleInterval seconds while a transaction runs (context Sample.Periodic).
+    last = {}
+    while True:
+        interval = st.keys["MeterValueSampleInterval"]
+        st.wake_meter.clear()
+        try:
+            await asyncio.wait_for(st.wake_meter.wait(), interval if interval > 0 else 3600)
+            continue
+        except asyncio.TimeoutError:
+            pass
+        if interval <= 0:
+            continue
+        ms = st.keys.measurands("MeterValuesSampledData")
+        for c in st.charger.connectors[1:]:
+            if c.tx is not None:
+                try:
+                    queue_sample(st, c.id, ms, "Sample.Periodic")
+                except Exception as e:
+                    log.exc("meter", e, "sample")
+
+
+async def aligned(st):
+    # On wall-clock multiples of ClockAlignedDataInterval (context Sample.Clock), every connector.
+    while True:
+        interval = st.keys["ClockAlignedDataInterval"]
+        if interval <= 0:
+            await asyncio.sleep(60)
+            continue
+        now = st.charger.clock.now()
+        wait = interval - (now % interval)
+        await asyncio.sleep(wait if wait > 0.05 else interval)
+        if st.keys["ClockAlignedDataInterval"] != interval:
+            continue
+        ms = st.keys.measurands("MeterValuesAlignedData")
+        for c in st.charger.connectors[1:]:
+            try:
+                queue_sample(st, c.id, ms, "Sample.Clock")
+            except Exception as e:
+                log.exc("meter", e, "aligned")
+
+
+def stop_data(st, tx):
+    # transactionData for StopTransaction: begin and end values of StopTxnSampledData.
+    ms = st.keys.measurands("StopTxnSampledData")
+    if "Energy.Active.Import.Register" not in ms:
+        return None
+    def sv(v, ctx):
+        return [{"value": str(v), "context": ctx, "format": "Raw", "measurand": "Energy.Active.Import.Register",
+                 "location": "Outlet", "unit": "Wh"}]
+    return [{"timestamp": iso(tx.start_time), "sampledValue": sv(tx.meter_start, "Transaction.Begin")},
+            {"timestamp": iso(tx.stop_time), "sampledValue": sv(tx.meter_stop, "Transaction.End")}]

@@ -1,0 +1,48 @@
+# Atomic JSON files on flash: write a temp file, then rename over the old one, so a power cut
+# leaves either the old or the new content, never half a file.
+import json
+import os
+import log
+
+
+def load(path, default=None):
+    # Content of a JSON file, or default when it is missing or unreadable (logged, never raised).
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError:
+        return default
+    except ValueError as e:
+        log.warn("kv", "%s unreadable (%s); using defaults" % (path, e))
+        return default
+
+
+def save(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(json.dumps(obj))
+    rename(tmp, path)
+
+
+def rename(old, new):
+    # Atomic replace. The unix port's VfsPosix builds both absolute paths in one shared buffer, so
+    # rename("/a", "/b") really renames /b onto itself (a silent no-op, or ENOENT). Relative paths
+    # bypass that buffer; they resolve against / (the flash root) on every board.
+    if os.getcwd() == "/":
+        old = old.lstrip("/")
+        new = new.lstrip("/")
+    os.rename(old, new)
+
+
+def remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def ensure_dir(path):
+    try:
+        os.mkdir(path)
+    except OSError:
+        pass  # exists already

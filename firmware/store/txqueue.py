@@ -1,0 +1,123 @@
+# Transaction messages kept on flash until the back-end confirmed them: an append-only journal
+# (one JSON line per message, one per confirmation) so a power cut mid-write loses at most the
+# line being written, which the loader skips. Compacted when it empties or grows.
+import json
+import os
+from micropython import const
+import log
+import store.kv as kv
+
+_COMPACT_LINES = const(400)
+
+
+class TxQueue:
+    def __init__(self, path="/txq.log", limit=500):
+        self.path = path
+        self.limit = limit
+        self.items = []       # [seq, action, payload, ref] in send order
+        self.ids = {}         # transaction ref -> id given by the back-end
+        self.seq = 0
+        self.dropped = 0
+        self._lines = 0
+        self._load()
+
+    def _load(self):
+        try:
+            f = open(self.path)
+        except OSError:
+            return
+        pending = {}
+        bad = 0
+        with f:
+            for line in f:
+                self._lines += 1
+                try:
+                    r = json.loads(line)
+                    if "d" in r:
+                        pending.pop(r["d"], None)
+                    elif "m" in r:
+                        self.ids[r["m"]] = r["id"]
+                    elif "u" in r:
+                        self.ids.pop(r["u"], None)
+                    else:
+                        pending[r["n"]] = [r["n"], r["a"], r["p"], r.get("r")]
+                        self.seq = max(self.seq, r["n"])
+                except (ValueError, KeyError, TypeError):
+                    bad += 1   # the torn last line of a power cut, or damage: skip it
+        if bad:
+            log.warn("txq", "%d unreadable journal line(s) skipped" % bad)
+        self.items = sorted(pending.values(), key=lambda i: i[0])
+        if self.items:
+            log.info("txq", "%d transaction message(s) waiting from before the reboot" % len(self.items))
+        self._compact()
+
+    def _append(self, rec):
+        with open(self.path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        self._lines += 1
+
+    def push(self, action, payload, ref=None):
+        # Persist a message before anyone tries to send it; returns False when refused (full).
+        if len(self.items) >= self.limit and not self._make_room(action):
+            self.dropped += 1
+            log.error("txq", "queue full (%d): %s dropped" % (self.limit, action))
+            return False
+        self.seq += 1
+        self._append({"n": self.seq, "a": action, "p": payload, "r": ref})
+        self.items.append([self.seq, action, payload, ref])
+        return True
+
+    def _make_room(self, action):
+        # Full: periodic meter values give way (oldest first); starts and stops are never dropped.
+        for i, item in enumerate(self.items):
+            if item[1] == "MeterValues":
+                self.done(item[0])
+                self.dropped += 1
+                log.warn("txq", "queue full: oldest MeterValues dropped")
+                return True
+        return action != "MeterValues"
+
+    def head(self):
+        return self.items[0] if self.items else None
+
+    def done(self, seq):
+        # The back-end confirmed (or we gave up on) a message: journal it, then forget it.
+        for i, item in enumerate(self.items):
+            if item[0] == seq:
+                self._append({"d": seq})
+                self.items.pop(i)
+                break
+        if not self.items or self._lines > _COMPACT_LINES:
+            self._compact()
+
+    def map_id(self, ref, tx_id):
+        self.ids[ref] = tx_id
+        self._append({"m": ref, "id": tx_id})
+
+    def unmap(self, ref):
+        if self.ids.pop(ref, None) is not None:
+            self._append({"u": ref})
+
+    def has_ref(self, ref):
+        for item in self.items:
+            if item[3] == ref:
+                return True
+        return False
+
+    def _compact(self):
+        # Rewrite the journal with only what is still pending (write-then-rename: atomic).
+        if not self.items and not self.ids:
+            try:
+                os.remove(self.path)
+            except OSError:
+                pass
+            self._lines = 0
+            return
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            for ref, tx_id in self.ids.items():
+                f.write(json.dumps({"m": ref, "id": tx_id}) + "\n")
+            for seq, action, payload, ref in self.items:
+                f.write(json.dumps({"n": seq, "a": action, "p": payload, "r": ref}) + "\n")
+        kv.rename(tmp, self.path)
+        self._lines = len(self.items) + len(self.ids)

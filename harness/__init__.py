@@ -1,0 +1,1 @@
+"""evfleet harness: launches and drives fleets of real MicroPython firmware chargers."""

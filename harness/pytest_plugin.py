@@ -1,0 +1,1 @@
+"""pytest plugin: `fleet` and `charger` fixtures for testing a CSMS with real firmware chargers."""

@@ -1,0 +1,79 @@
+"""End-to-end fixtures: real firmware instances on the unix port against the real CSMS
+(tools.csms, built on the `ocpp` package, which validates every message against the schemas)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.fwbuild import Image, build
+from harness.instance import Instance, SubprocessSpawner
+from harness.mpbin import micropython_exe
+from tools.csms import Csms, CsmsConfig
+
+TAGS = {"TAG1": "Accepted", "TAG2": "Accepted", "BLOCKED": "Blocked", "GROUPA": "Accepted"}
+
+
+@pytest.fixture(scope="session")
+def image() -> Image:
+    return build("unix")
+
+
+@pytest.fixture
+async def csms() -> AsyncIterator[Csms]:
+    config = CsmsConfig(heartbeat_interval=300)
+    config.update({"tags": dict(TAGS)})
+    config.add_tag("CHILD1", parent_id_tag="GROUPA")
+    config.add_tag("CHILD2", parent_id_tag="GROUPA")
+    async with Csms(config) as c:
+        yield c
+    bad = c.violations()
+    assert not bad, f"the firmware sent invalid OCPP messages: {[r.to_dict() for r in bad]}"
+
+
+StartCharger = Callable[..., Awaitable[Instance]]
+
+
+@pytest.fixture
+async def start_charger(tmp_path: Path, csms: Csms, image: Image) -> AsyncIterator[StartCharger]:
+    """start_charger(id="CP1", **config) boots one charger and waits until it is registered."""
+    spawner = SubprocessSpawner()
+    instances: dict[int, Instance] = {}
+    started: list[Instance] = []
+
+    def on_exit(pid: int, rc: int) -> None:
+        inst = instances.pop(pid, None)
+        if inst is not None:
+            inst.exited(rc)
+            if inst.pid is not None:
+                instances[inst.pid] = inst
+
+    spawner.on_exit = on_exit
+
+    async def start(cid: str = "CP1", wait: bool = True, **cfg: Any) -> Instance:
+        config: dict[str, Any] = {"id": cid, "connectors": 1, "csms_url": csms.url + "/ocpp",
+                                  "reconnect_base_ms": 200, "reconnect_cap_ms": 2000}
+        config.update(cfg)
+        inst = Instance(cid, tmp_path / cid, config, image, spawner, micropython=str(micropython_exe()))
+        inst.prepare()
+        orig_start = inst.start
+
+        async def tracked_start() -> None:
+            await orig_start()
+            assert inst.pid is not None
+            instances[inst.pid] = inst
+
+        inst.start = tracked_start  # type: ignore[method-assign]
+        await inst.start()
+        started.append(inst)
+        if wait:
+            await csms.wait_for("BootNotification", cp_id=cid, direction="out", timeout=20)
+            await inst.wait_event(lambda e: e.get("ev") == "boot", timeout=20) if not inst.state.boot_status else None
+        return inst
+
+    yield start
+    await asyncio.gather(*(i.stop() for i in started), return_exceptions=True)

@@ -1,0 +1,1 @@
+"""Code generators: firmware tables derived from official schemas."""
