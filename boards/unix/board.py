@@ -307,6 +307,10 @@ class Sim:
         else:
             self._conn(n).fault(code, active)
 
+    def jam_lock(self, n, jammed):
+        # The lock mechanism sticks where it is; the firmware finds out when it next moves it.
+        self._conn(n).lock.jammed = jammed
+
     def info(self, n):
         c = self._conn(n)
         return {"ev": None if c.ev is None else c.ev.info(), "cable": c.cable(), "duty": c.pwm.duty(),

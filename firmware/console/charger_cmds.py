@@ -156,6 +156,14 @@ def _pilot(args):
     return _sim().info(n)
 
 
+@command("lock", "lock <conn> jam|free", "jam the cable lock where it is (found out when it next moves)")
+def _lock(args):
+    n = _conn(args)
+    jam = arg_choice(args, 1, "jam|free", ("jam", "free")) == "jam"
+    _do(_sim().jam_lock, n, jam)
+    return _sim().info(n)
+
+
 @command("net", "net down [<seconds>] | net up", "cut or restore the charger's network")
 def _net(args):
     from net import netctl

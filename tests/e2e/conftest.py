@@ -71,8 +71,11 @@ async def start_charger(tmp_path: Path, csms: Csms, image: Image) -> AsyncIterat
         await inst.start()
         started.append(inst)
         if wait:
-            await csms.wait_for("BootNotification", cp_id=cid, direction="out", timeout=20)
-            await inst.wait_event(lambda e: e.get("ev") == "boot", timeout=20) if not inst.state.boot_status else None
+            # Registered and every connector's first StatusNotification delivered.
+            boot = await csms.wait_for("BootNotification", cp_id=cid, direction="out", timeout=20)
+            for conn in range(int(config.get("connectors", 1)) + 1):
+                await csms.wait_for("StatusNotification", cp_id=cid, match={"connectorId": conn},
+                                    since=boot.seq, timeout=10)
         return inst
 
     yield start

@@ -38,11 +38,11 @@ def _value(c, r, m):
     return None
 
 
-def meter_value(st, conn, measurands, context, reading=None):
+def meter_value(st, conn, measurands, context, when=None):
     # One MeterValue ({timestamp, sampledValue[]}) for a connector.
     ch = st.charger
     c = ch.connectors[conn]
-    r = reading or ch.meter(conn)
+    r = ch.meter(conn)
     sv = []
     for m in measurands:
         v = _value(c, r, m)
@@ -51,13 +51,13 @@ def meter_value(st, conn, measurands, context, reading=None):
         unit, loc = _UNITS[m]
         sv.append({"value": v, "context": context, "format": "Raw", "measurand": m,
                    "location": loc, "unit": unit})
-    return {"timestamp": iso(ch.clock.now()), "sampledValue": sv}
+    return {"timestamp": iso(ch.clock.now() if when is None else when), "sampledValue": sv}
 
 
-def queue_sample(st, conn, measurands, context):
+def queue_sample(st, conn, measurands, context, when=None):
     # Transaction meter values go through the flash queue; others are sent if we are online.
     c = st.charger.connectors[conn]
-    mv = meter_value(st, conn, measurands, context)
+    mv = meter_value(st, conn, measurands, context, when)
     if not mv["sampledValue"]:
         return
     if c.tx is not None:
@@ -104,14 +104,14 @@ async def aligned(st):
             await asyncio.sleep(60)
             continue
         now = st.charger.clock.now()
-        wait = interval - (now % interval)
-        await asyncio.sleep(wait if wait > 0.05 else interval)
+        boundary = (int(now) // interval + 1) * interval
+        await asyncio.sleep(boundary - now + 0.01)
         if st.keys["ClockAlignedDataInterval"] != interval:
             continue
         ms = st.keys.measurands("MeterValuesAlignedData")
         for c in st.charger.connectors[1:]:
             try:
-                queue_sample(st, c.id, ms, "Sample.Clock")
+                queue_sample(st, c.id, ms, "Sample.Clock", boundary)
             except Exception as e:
                 log.exc("meter", e, "aligned")
 
