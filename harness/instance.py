@@ -130,6 +130,30 @@ class Instance:
         self.console.send("events", "off", "human")
         if self.capture:
             self.console.send("capture", "on")
+        # Events before the subscription were not seen: seed the mirror from a snapshot.
+        snap = self.console.send("status")
+        snap.add_done_callback(self._seed)
+
+    def _seed(self, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        snap = fut.result()
+        st = self.state
+        for c in snap.get("connectors", []):
+            conn = int(c["conn"])
+            # An event that arrived in the meantime is newer than the snapshot.
+            cur = st.connectors.setdefault(conn, {})
+            cur.setdefault("status", c.get("status"))
+            cur.setdefault("error", c.get("error"))
+            if c.get("tx") and "tx" not in cur:
+                cur["tx"] = c["tx"]
+        link = snap.get("link") or {}
+        st.online = st.online or bool(link.get("online"))
+        st.registered = st.registered or bool(link.get("registered"))
+        for conn, c in st.connectors.items():
+            if c.get("status") is not None:
+                self._event({"ev": "status", "conn": conn, "status": c["status"], "error": c.get("error"),
+                             "seeded": True})
 
     def exited(self, returncode: int) -> Exit:
         """Called by the supervisor when the process is gone; restarts per policy."""
