@@ -95,6 +95,7 @@ class Instance:
         self.listeners: list[Callable[[Instance, dict[str, Any]], None]] = []
         self._waiters: list[Waiter] = []
         self._stopping = False
+        self.human = False              # a person is attached: keep human-readable output on
         self.running = asyncio.Event()
         self.stopped = asyncio.Event()
         self.stopped.set()
@@ -127,7 +128,8 @@ class Instance:
         self.running.set()
         # Subscribe before the firmware reads its console: the requests wait in the socket.
         self.console.send("events", "on")
-        self.console.send("events", "off", "human")
+        if not self.human:
+            self.console.send("events", "off", "human")
         if self.capture:
             self.console.send("capture", "on")
         # Events before the subscription were not seen: seed the mirror from a snapshot.

@@ -147,6 +147,16 @@ class ConnectorHw:
     def cable(self):
         return self.lock.fixed_cable or self.pp.value() == 1
 
+    def ev_info(self):
+        # What the EV's BMS tells the charger (DC: over CAN; AC: only what ISO 15118 would): None
+        # when no EV is connected.
+        ev = self.ev
+        if ev is None:
+            return None
+        return {"soc": ev.soc, "target_soc": ev.target_soc, "capacity_wh": ev.capacity_wh,
+                "battery_v": ev.battery_v, "max_power_w": ev.max_power_w, "demand_w": ev.demand_w(),
+                "phases": ev.phases, "full": ev.full()}
+
     def on_fault(self, cb):
         self._fault_cb = cb
 

@@ -18,7 +18,7 @@ if _rom:
     _addr, _len = _rom.split(":")
     vfs.mount(vfs.VfsRom(uctypes.bytearray_at(int(_addr, 16), int(_len))), "/rom")
     _path.append("/rom")
-for _i, _dir in enumerate(d for d in _image.split(":") if d):
+for _i, _dir in enumerate(d for d in ("" if _rom else _image).split(":") if d):
     _mnt = "/rom%d" % _i if _rom or _i else "/rom"
     vfs.mount(vfs.VfsPosix(_dir), _mnt)
     _path.append(_mnt)

@@ -12,6 +12,9 @@
 #     .cable()                True while a cable sits in the socket (proximity pilot; fixed cable: always)
 #     .meter                  read() -> hal.meter.Reading; ok() -> bool
 #     .on_fault(cb)           cb(code, active) for hardware fault lines (RCD, over-temperature, ...)
+#     .ev_info()              the EV's BMS data (soc, target_soc, capacity_wh, battery_v, max_power_w,
+#                             demand_w, phases, full) or None when no EV talks to the charger
+#   on_fault(cb)              charge-point level fault lines (connector 0)
 #   watch()                   coroutine: turns pin interrupts into callbacks from the asyncio loop
 #   reset(hard)               reboot the device (never returns)
 #   sim                       emulated EV/fault controls, only on boards that emulate hardware

@@ -34,6 +34,7 @@ class Rpc:
         self.ws = None
         self._lock = asyncio.Lock()
         self._waiting = None        # message id of our outstanding CALL
+        self._on_result = None
         self._reply = None
         self._got = asyncio.Event()
         self._n = 0
@@ -58,8 +59,10 @@ class Rpc:
         self.sent += 1
         await ws.send(text)
 
-    async def call(self, action, payload, timeout_ms=None):
+    async def call(self, action, payload, timeout_ms=None, on_result=None):
         # Send a CALL and wait for its answer; only one is outstanding at any time (OCPP-J 4.1.1).
+        # on_result(payload) runs inside the reader, before the next frame is handled: state the
+        # answer creates (a transaction id) exists before the back-end's next CALL can use it.
         import time
 
         async with self._lock:
@@ -67,6 +70,7 @@ class Rpc:
                 raise NotConnected()
             mid = self._next_id()
             self._waiting = mid
+            self._on_result = on_result
             self._reply = None
             self._got.clear()
             t0 = time.ticks_ms()
@@ -79,6 +83,7 @@ class Rpc:
                 raise NotConnected(str(e))
             finally:
                 self._waiting = None
+                self._on_result = None
             self.last_rtt_ms = time.ticks_diff(time.ticks_ms(), t0)
             r = self._reply
             if r is None:
@@ -128,6 +133,11 @@ class Rpc:
                     msg = [_ERROR, mid, "FormationViolation", "malformed CALLRESULT"]
                 self._reply = msg
                 self._got.set()
+                if kind == _RESULT and self._on_result is not None:
+                    try:
+                        self._on_result(msg[2])
+                    except Exception as e:
+                        log.exc("rpc", e, "result")
             else:
                 log.warn("rpc", "answer to unknown message id %s dropped" % mid)
         else:

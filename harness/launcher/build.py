@@ -52,7 +52,10 @@ def library_paths() -> tuple[Path, Path]:
 def compiler() -> list[str]:
     """The C compiler command: $CC, else cc, gcc or clang on PATH."""
     if os.environ.get("CC"):
-        return shlex.split(os.environ["CC"])
+        cmd = shlex.split(os.environ["CC"])
+        if not shutil.which(cmd[0]):
+            raise BuildError(f"C compiler {cmd[0]!r} (from $CC) not found")
+        return cmd
     for name in ("cc", "gcc", "clang"):
         found = shutil.which(name)
         if found:

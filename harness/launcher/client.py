@@ -138,7 +138,7 @@ class Zygote:
     async def start(cls, rom: str | os.PathLike[str] | None = None, prefer: str = "c",
                     on_exit: ExitCallback | None = None, fallback: bool = True,
                     binary: Path | None = None, timeout: float = 10.0) -> Zygote:
-        """Start a zygote: the C one if prefer="c" (falling back to Python unless fallback=False)."""
+        """Start a zygote: C if prefer="c" (falls back to Python unless fallback=False)."""
         if prefer not in ("c", "python"):
             raise ValueError("prefer must be 'c' or 'python'")
         rom_path = os.fspath(rom) if rom is not None else None
@@ -223,14 +223,15 @@ class Zygote:
         token = self._next_token()
         msg = _encode_spawn(token, argv, os.fspath(cwd) if cwd else "", env or {}, name)
         fut = self._expect(token, OP_SPAWN)
-        if console_fd is None:
-            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-            try:
-                self._send(msg, null, token)
-            finally:
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC) if console_fd is None else -1
+        try:
+            self._send(msg, null if console_fd is None else console_fd, token)
+        except BaseException:
+            self._pending.pop(token, None)
+            raise
+        finally:
+            if null >= 0:
                 os.close(null)
-        else:
-            self._send(msg, console_fd, token)
         pid, _ = await fut
         return pid
 

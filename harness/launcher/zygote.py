@@ -101,16 +101,18 @@ class Zygote:
         if not data:
             self.shutdown()
         try:
-            self.dispatch(data, fds, flags)
+            token, reply = self.dispatch(data, fds, flags)
         finally:
-            for fd in fds:
+            for fd in fds:  # before replying: once the pid is out, the console is the child's alone
                 os.close(fd)
+        if token:
+            self.send(EV_REPLY, token, *reply)
         return True
 
-    def dispatch(self, data: bytes, fds: list[int], flags: int) -> None:
-        """Decode one request and reply to it (token 0: no reply)."""
+    def dispatch(self, data: bytes, fds: list[int], flags: int) -> tuple[int, tuple[int, int, int]]:
+        """Decode and execute one request: (token, (pid, value, errno)); token 0: no reply."""
         if len(data) < HDR.size:
-            return
+            return 0, (0, 0, 0)
         op, _, token = HDR.unpack_from(data)
         pid, value, err = 0, 0, errno.EINVAL
         if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
@@ -121,8 +123,7 @@ class Zygote:
             pid, err = self.kill(data[HDR.size:])
         elif op == OP_PING:
             pid, value, err = self.pid, len(self.children), 0
-        if token:
-            self.send(EV_REPLY, token, pid, value, err)
+        return token, (pid, value, err)
 
     def kill(self, body: bytes) -> tuple[int, int]:
         """Signal one of our own live children."""
@@ -262,7 +263,8 @@ def map_rom(path: str) -> str:
             raise SystemExit(f"zygote: ROM image is empty: {path}")
         addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED | mmap.MAP_POPULATE, fd, 0)
         if addr in (None, ctypes.c_void_p(-1).value):
-            raise SystemExit(f"zygote: cannot map ROM image {path}: {os.strerror(ctypes.get_errno())}")
+            reason = os.strerror(ctypes.get_errno())
+            raise SystemExit(f"zygote: cannot map ROM image {path}: {reason}")
     finally:
         os.close(fd)
     return f"0x{addr:x}:{size}"

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import errno
 import logging
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -186,7 +184,6 @@ async def test_close_kills_and_reaps_everything(kind: str, tmp_path: Path) -> No
     z = await Zygote.start(prefer=kind, fallback=False)
     script = write_script(tmp_path, SLEEPER)
     pids = await asyncio.gather(*[z.spawn(mp_argv(script)) for _ in range(20)])
-    reported: list[int] = []
     waits = [asyncio.ensure_future(z.wait(p)) for p in pids]
     await asyncio.sleep(0.2)
     await z.close()
@@ -199,24 +196,67 @@ async def test_close_kills_and_reaps_everything(kind: str, tmp_path: Path) -> No
         await z.spawn(mp_argv(script))
 
 
-async def test_zygote_death_kills_children(kind: str, tmp_path: Path) -> None:
+@pytest.fixture
+def subreaper() -> Iterator[None]:
+    """Orphaned descendants are reparented to this test process, so the test can reap them."""
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans come to us, so we can reap them
-    try:
-        z = await Zygote.start(prefer=kind, fallback=False)
-        script = write_script(tmp_path, SLEEPER)
-        pids, cons = zip(*[await spawn_with_console(z, mp_argv(script)) for _ in range(5)])
-        for con in cons:
-            await read_until(con, b"up")
-        os.kill(z.pid, signal.SIGKILL)
-        codes = await asyncio.wait_for(asyncio.gather(*[z.wait(p) for p in pids]), TIMEOUT)
-        assert set(codes) == {-signal.SIGKILL}
-        await z.close()
-        for pid in pids:  # PDEATHSIG: each child died with its zygote (reparented to us)
-            _, status = await asyncio.wait_for(asyncio.to_thread(os.waitpid, pid, 0), TIMEOUT)
-            assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-    finally:
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    yield None
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+async def reap_killed(pids: list[int]) -> None:
+    """waitpid each reparented pid; each must have died of SIGKILL."""
+    for pid in pids:
+        _, status = await asyncio.wait_for(asyncio.to_thread(os.waitpid, pid, 0), TIMEOUT)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+
+
+async def test_zygote_death_kills_children(kind: str, tmp_path: Path, subreaper: None) -> None:
+    z = await Zygote.start(prefer=kind, fallback=False)
+    script = write_script(tmp_path, SLEEPER)
+    pids, cons = zip(*[await spawn_with_console(z, mp_argv(script)) for _ in range(5)])
+    for con in cons:
+        await read_until(con, b"up")
+    os.kill(z.pid, signal.SIGKILL)
+    codes = await asyncio.wait_for(asyncio.gather(*[z.wait(p) for p in pids]), TIMEOUT)
+    assert set(codes) == {-signal.SIGKILL}  # the client reports a lost zygote's children
+    await z.close()
+    await reap_killed(list(pids))  # PDEATHSIG: each child really died with its zygote
+
+
+SUPERVISOR = """import asyncio, sys
+from harness.launcher import Zygote
+async def main():
+    z = await Zygote.start(prefer=sys.argv[2], fallback=False)
+    argv = ["micropython", sys.argv[1]]
+    pids = [await z.spawn(argv) for _ in range(3)]
+    print(z.pid, *pids, flush=True)
+    await asyncio.sleep(60)
+asyncio.run(main())
+"""
+
+
+async def test_supervisor_death_kills_zygote_and_children(kind: str, tmp_path: Path,
+                                                          subreaper: None) -> None:
+    sup = write_script(tmp_path, SUPERVISOR, "supervisor.py")
+    sleeper = write_script(tmp_path, SLEEPER, "sleep.py")
+    env = {**os.environ, "PYTHONPATH": str(build.REPO)}
+    proc = await asyncio.create_subprocess_exec(sys.executable, str(sup), str(sleeper), kind,
+                                                stdout=asyncio.subprocess.PIPE, env=env)
+    line = await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)  # type: ignore[union-attr]
+    pids = [int(p) for p in line.split()]
+    assert len(pids) == 4
+    proc.kill()
+    await proc.wait()
+    # The zygote dies first: of PDEATHSIG, or of EOF on its control socket (then it kills and
+    # reaps its children itself). Children not reaped by it were reparented to us and died of
+    # their own PDEATHSIG. Either way nothing may be left running.
+    for pid in pids:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(os.waitpid, pid, 0), TIMEOUT)
+        except ChildProcessError:
+            assert proc_state(pid) is None
 
 
 async def test_env_cwd_comm_session(zygote: Zygote, tmp_path: Path) -> None:
@@ -249,9 +289,11 @@ async def test_no_fd_leaks(zygote: Zygote, tmp_path: Path) -> None:
         for _, con in started:
             await read_until(con, b"up")
         for pid, con in started:
-            fds = {int(f): os.readlink(f"/proc/{pid}/fd/{f}") for f in os.listdir(f"/proc/{pid}/fd")}
+            fd_dir = Path(f"/proc/{pid}/fd")
+            fds = {int(f.name): os.readlink(f) for f in fd_dir.iterdir()}
             assert sorted(fds) == [0, 1, 2]
             assert len(set(fds.values())) == 1 and fds[0].startswith("socket:")
+        await zygote.ping()  # a round trip: the zygote finished with every earlier request
         assert len(os.listdir(f"/proc/{zygote.pid}/fd")) == before  # consoles not kept
     finally:
         os.close(leak_r)
@@ -331,5 +373,5 @@ def test_c_zygote_builds_warning_free(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_protocol_structs_match_readme() -> None:
     # The wire layout is part of the contract with zygote.c: keep the sizes pinned.
-    assert (client.HDR.size, client.EVENT.size, client.COUNTS.size, client.KILL.size) == (16, 24, 8, 8)
-    assert struct.calcsize("=IiQii") == 24 and errno.ESRCH == 3
+    sizes = (client.HDR.size, client.EVENT.size, client.COUNTS.size, client.KILL.size)
+    assert sizes == (16, 24, 8, 8)

@@ -183,7 +183,10 @@ async def test_transaction_ids_increase_across_chargers(csms: Csms) -> None:
 
 async def test_every_charge_point_action_is_answered(csms: Csms) -> None:
     now = "2025-01-01T00:00:00Z"
-    sample = {"timestamp": now, "sampledValue": [{"value": "12", "measurand": "Power.Active.Import"}]}
+    sample = {
+        "timestamp": now,
+        "sampledValue": [{"value": "12", "measurand": "Power.Active.Import"}],
+    }
     requests = [
         call.Heartbeat(),
         call.StatusNotification(connector_id=0, error_code="NoError", status="Available"),

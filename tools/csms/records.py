@@ -212,7 +212,14 @@ class RecordStore:
             waiters = self._waiters.get(key)
             if waiters:
                 for waiter in waiters:
-                    if not waiter.future.done() and waiter.filter.matches(rec):
+                    if waiter.future.done():
+                        continue
+                    try:
+                        matched = waiter.filter.matches(rec)
+                    except Exception as exc:  # a caller's `where`: its error is the caller's
+                        waiter.future.set_exception(exc)
+                        continue
+                    if matched:
                         waiter.future.set_result(rec)
 
     # -- queries ---------------------------------------------------------------------------------

@@ -173,7 +173,7 @@ class Station:
         if ws is not None:
             try:
                 if abort:
-                    ws._shut(1006, why)
+                    ws.abort(why)
                 else:
                     await ws.close()
             except Exception:

@@ -53,7 +53,8 @@ async def sender(st):
                 continue
             payload["transactionId"] = tx_id
         try:
-            res = await st.rpc.call(action, payload)
+            res = await st.rpc.call(action, payload,
+                                    on_result=lambda r: _confirmed(st, action, payload, ref, r))
         except NotConnected:
             continue
         except (CallError, CallTimeout) as e:
@@ -70,7 +71,6 @@ async def sender(st):
                 await asyncio.sleep(wait)
             continue
         attempts = 0
-        _confirmed(st, action, payload, ref, res)
         q.done(seq)
 
 
