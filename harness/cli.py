@@ -28,7 +28,7 @@ from harness.fleet import Fleet, FleetError
 from harness.fleetfile import FleetConfig, FleetFileError
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(msg: str, code: int = 1) -> None:

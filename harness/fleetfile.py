@@ -139,7 +139,7 @@ def _check_field(where: str, name: str, value: Any) -> None:
 
 def _expand_id(where: str, pattern: str, n: int) -> str:
     try:
-        cid = pattern.format(n=n) if "{" in pattern else (pattern if n is None else f"{pattern}{n}")
+        cid = pattern.format(n=n) if "{" in pattern else pattern
     except (KeyError, IndexError, ValueError) as e:
         raise FleetFileError(f"{where}.id: bad pattern {pattern!r} ({e}); use e.g. \"CP-{{n:04d}}\"") from None
     if not _ID_OK.match(cid):
@@ -232,7 +232,7 @@ def from_dict(data: Any, source: str = "fleet") -> FleetConfig:
         if count > 1 and "{" not in spec["id"]:
             raise FleetFileError(f"{where}.id: count is {count}, so the id needs a pattern like \"CP-{{n:04d}}\"")
         for n in range(start, start + count):
-            cid = _expand_id(where, spec["id"], n) if count > 1 or "{" in spec["id"] else spec["id"]
+            cid = _expand_id(where, spec["id"], n)
             if cid in seen:
                 raise FleetFileError(f"{where}.id: charger {cid} is also defined by {seen[cid]}")
             seen[cid] = where

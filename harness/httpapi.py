@@ -75,6 +75,15 @@ ROUTES: list[tuple[str, str, str]] = [
 ]
 
 
+def _h(fn: Callable[[web.Request], Awaitable[Any]]) -> Handler:
+    """An aiohttp handler answering with fn's result as JSON."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return _json(await fn(request))
+
+    return handler
+
+
 def openapi() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for method, path, summary in ROUTES:
@@ -94,30 +103,26 @@ class HttpApi:
         self.app = web.Application(middlewares=[_errors])
         f = fleet
         r = self.app.router
-        r.add_get("/api/fleet", lambda q: self._ok(f.info()))
-        r.add_get("/api/chargers", lambda q: self._ok(f.chargers(q.query.get("live") in ("1", "true"))))
-        r.add_get("/api/chargers/{id}", lambda q: self._ok(f.charger(q.match_info["id"])))
+        r.add_get("/api/fleet", _h(lambda q: f.info()))
+        r.add_get("/api/chargers", _h(lambda q: f.chargers(q.query.get("live") in ("1", "true"))))
+        r.add_get("/api/chargers/{id}", _h(lambda q: f.charger(q.match_info["id"])))
         r.add_post("/api/chargers/{id}/console", self.console)
         r.add_get("/api/chargers/{id}/wait", self.wait)
         r.add_post("/api/chargers/{id}/wait-event", self.wait_event)
-        r.add_post("/api/chargers/{id}/reboot", lambda q: self._ok(f.reboot(q.match_info["id"])))
-        r.add_post("/api/chargers/{id}/power-cut", lambda q: self._ok(f.power_cut(q.match_info["id"])))
-        r.add_post("/api/chargers/{id}/stop", lambda q: self._ok(f.stop_charger(q.match_info["id"])))
-        r.add_post("/api/chargers/{id}/start", lambda q: self._ok(f.start_charger(q.match_info["id"])))
-        r.add_post("/api/chargers/{id}/port", lambda q: self._ok(f.attach(q.match_info["id"])))
-        r.add_delete("/api/chargers/{id}/port", lambda q: self._ok(f.detach(q.match_info["id"])))
-        r.add_post("/api/reboot-all", lambda q: self._ok(f.reboot_all()))
+        r.add_post("/api/chargers/{id}/reboot", _h(lambda q: f.reboot(q.match_info["id"])))
+        r.add_post("/api/chargers/{id}/power-cut", _h(lambda q: f.power_cut(q.match_info["id"])))
+        r.add_post("/api/chargers/{id}/stop", _h(lambda q: f.stop_charger(q.match_info["id"])))
+        r.add_post("/api/chargers/{id}/start", _h(lambda q: f.start_charger(q.match_info["id"])))
+        r.add_post("/api/chargers/{id}/port", _h(lambda q: f.attach(q.match_info["id"])))
+        r.add_delete("/api/chargers/{id}/port", _h(lambda q: f.detach(q.match_info["id"])))
+        r.add_post("/api/reboot-all", _h(lambda q: f.reboot_all()))
         r.add_get("/api/events", self.events)
         r.add_get("/api/csms/records", self.csms_records)
         r.add_post("/api/csms/call", self.csms_call)
         r.add_post("/api/shutdown", self.shutdown)
-        r.add_get("/api/openapi.json", lambda q: self._ok(_const(openapi())))
+        r.add_get("/api/openapi.json", _h(lambda q: _const(openapi())))
         self._runner: web.AppRunner | None = None
         self.url = ""
-
-    @staticmethod
-    async def _ok(coro: Awaitable[Any]) -> web.Response:
-        return _json(await coro)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         self._runner = web.AppRunner(self.app, access_log=None)

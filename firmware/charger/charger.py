@@ -27,6 +27,7 @@ class Charger:
         self.unlock_on_ev_disconnect = True
         self.stop_on_invalid_id = True
         self.authorizer = None    # async fn(id_tag) -> (status, parent_id_tag), set by the protocol
+        self.auth_conn = None     # connector the card being authorized was presented at (None: any)
         self.auth = AuthStore()
         self.boot_reason = "PowerUp"
         kv.ensure_dir("/state")
@@ -111,6 +112,7 @@ class Charger:
             if c.tx is not None and c.tx.id_tag == id_tag:
                 self.stop(c, "Local", id_tag)
                 return
+        self.auth_conn = cid      # read by the authorizer before its first await
         status, parent = await self._authorize(id_tag)
         bus.emit("auth", {"tag": id_tag, "status": status})
         if status != "Accepted":

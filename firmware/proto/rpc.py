@@ -95,9 +95,8 @@ class Rpc:
     def drop(self):
         # The link is gone: release a caller waiting for an answer that will never come.
         self.ws = None
-        if self._waiting is not None:
-            self._reply = None
-            self._got.set()
+        if self._waiting is not None and self._reply is None:
+            self._got.set()   # an answer already received stays: the caller must still see it
 
     async def serve(self, ws):
         # Read frames until the link closes; every frame is handled, nothing escapes as a crash.
