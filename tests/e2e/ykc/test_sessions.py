@@ -188,17 +188,19 @@ async def test_power_cut_mid_session_record_after_reboot(start_ykc_charger, peer
     last = await peer.wait_for(0x13, pile=PILE, since=peer.mark(), match={"trade": trade})
     while last.fields["energy"] == 0:
         last = await peer.wait_for(0x13, pile=PILE, since=last.id, match={"trade": trade})
+    started = cp.state.connectors[1]["tx"]   # the model's tx_start event: meter start
+    assert started["id"] == trade
     mark = peer.mark()
     cp.power_cut()
     login = await peer.wait_for(0x01, pile=PILE, since=mark, timeout=15)
     rec = await peer.wait_for(0x3B, pile=PILE, since=login.id)
     f = rec.fields
     assert f["trade"] == trade and f["reason"] == 0x83 and f["trade_type"] == 1
-    assert f["energy"] >= last.fields["energy"]
-    tx = await last_tx(cp)   # the model closed the interrupted transaction at boot
-    assert tx["id"] == trade and tx["reason"] == "PowerLoss"
-    check_record(rec, model, tx["m0"], tx["m1"])
-    assert f["meter_end"] <= (await cp.request("status", 1))["energy_wh"] * 10
+    # The model closed the interrupted transaction at boot with its last checkpointed meter value:
+    # never below what 0x13 reported, never above the meter now (the relay is open after boot).
+    meter_now = (await cp.request("status", 1))["energy_wh"]
+    assert last.fields["energy"] <= f["energy"] and f["meter_end"] <= meter_now * 10
+    check_record(rec, model, started["m0"], f["meter_end"] // 10)
     await peer.wait_for(0x40, pile=PILE, since=rec.id, direction="out")
     assert cp.exits[-1].why == "killed by SIGKILL"
 
@@ -267,7 +269,7 @@ async def test_dc_session_bms_frames(start_ykc_charger, peer: YkcPeer) -> None:
     demand = await peer.wait_for(0x23, pile=PILE, since=cfg.id, match={"trade": trade})
     data = bytes.fromhex(demand.fields["data"])
     v_out, i_out = struct.unpack_from("<HH", data, 14)
-    assert v_out == 4000 and i_out > 4000 and 50 <= data[11] <= 51     # 400 V, > 0 A, SoC
+    assert 3960 < v_out < 4040 and i_out > 4000 and 50 <= data[11] <= 51   # ~400 V, > 0 A, SoC
     bsm = await peer.wait_for(0x25, pile=PILE, since=cfg.id, match={"trade": trade})
     assert bytes.fromhex(bsm.fields["data"])[6] == 0x10                # charging allowed
     rt = await peer.wait_for(0x13, pile=PILE, since=demand.id, match={"trade": trade})
