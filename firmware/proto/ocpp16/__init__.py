@@ -1,4 +1,8 @@
-# OCPP 1.6J stack: start(charger, board, cfg) returns the coroutines that run it.
+# OCPP 1.6J stack: start(charger, board, cfg) returns the stack's handle and the coroutines that
+# run it. Beyond Core, each feature profile is a module with install(st) that registers its routes
+# (st.rpc.routes), configuration keys (st.add_feature) and tasks; cfg["ocpp_features"] picks them.
+
+FEATURES = ()   # feature modules installed by default, in this order
 
 
 def start(charger, board, cfg):
@@ -6,7 +10,10 @@ def start(charger, board, cfg):
 
     routes = dict(core.ROUTES)
     st = station.Station(charger, board, cfg, routes)
-    st.smart = None
     charger.authorizer = lambda tag: auth.authorize(st, tag)
     tx.attach(st)
-    return st, [st.link(), st.heartbeat(), st.statuses(), tx.sender(st), meter.sampled(st), meter.aligned(st)]
+    tasks = [st.link(), st.heartbeat(), st.statuses(), tx.sender(st), meter.sampled(st), meter.aligned(st)]
+    for name in cfg.get("ocpp_features", FEATURES):
+        mod = __import__("proto.ocpp16." + name, None, None, ("install",))
+        tasks += mod.install(st) or []
+    return st, tasks

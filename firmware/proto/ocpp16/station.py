@@ -42,6 +42,8 @@ class Station:
         self.wake_link = asyncio.Event()
         self._dead = asyncio.Event()
         self.features = ["Core"]
+        self.smart = None          # the SmartCharging feature, when installed
+        self.routes = routes
         self._apply_keys()
         bus.subscribe(self._on_event)
         netctl.on_down(lambda: asyncio.create_task(self.reconnect("network down", abort=True)))
