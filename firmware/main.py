@@ -6,7 +6,12 @@ import asyncio
 import log
 import store.kv as kv
 
-VERSION = "1.0.0"
+try:
+    from version import VERSION   # an installed update (/app, store/bundle.py) carries its version
+    _UPDATED = True
+except ImportError:
+    VERSION = "1.0.0"
+    _UPDATED = False
 
 _DEFAULTS = {"id": "CP-0001", "connectors": 1, "protocol": "ocpp16", "type": "AC"}
 
@@ -21,6 +26,8 @@ def load_config():
     else:
         cfg.update(found)
     cfg.setdefault("fw_version", VERSION)
+    if _UPDATED:
+        cfg["fw_version"] = VERSION   # what really runs, whatever the config emulates
     return cfg
 
 
@@ -47,8 +54,9 @@ async def _main(board, charger, proto, tasks, cfg):
 
 
 def start():
-    gc.threshold(24 * 1024)  # collect early: otherwise the whole heap becomes resident over time
     cfg = load_config()
+    # Collect early: otherwise the whole heap becomes resident over time (more RAM, less CPU).
+    gc.threshold(int(cfg.get("gc_threshold", 24 * 1024)))
     if cfg.get("log"):
         try:
             log.level = log.level_of(cfg["log"])

@@ -485,6 +485,27 @@ async def _run_local(mod: Any, fc: FleetConfig, rd: Path, launcher: str, rom: bo
 
 
 @main.command()
+@click.option("--sizes", default="100,1000,5000", show_default=True, help="fleet sizes, comma-separated")
+@click.option("--json", "json_out", type=click.Path(), help="also write the figures to this JSON file")
+@click.option("--window", type=float, default=60.0, show_default=True, help="steady-state window, s")
+@click.option("--warmup", type=float, default=20.0, show_default=True, help="workload warm-up before it, s")
+@click.option("--run-dir", default="run/bench", show_default=True)
+@click.option("--rom/--no-rom", default=True, help="share the firmware bytecode via a ROMFS image")
+@click.option("--launcher", type=click.Choice(["auto", "c", "python", "subprocess"]), default="auto")
+def bench(sizes: str, json_out: str | None, window: float, warmup: float, run_dir: str, rom: bool,
+          launcher: str) -> None:
+    """Scale benchmark on the standard workload: boot time, memory, CPU, round trips per size."""
+    from tools.bench.fleet_bench import bench as run_bench
+
+    try:
+        ns = [int(x) for x in sizes.split(",") if x.strip()]
+    except ValueError:
+        fail(f"--sizes must be numbers separated by commas, not {sizes!r}")
+    _run(run_bench(ns, Path(json_out) if json_out else None, Path(run_dir), window, warmup, rom, launcher,
+                   say=lambda m: out.print(m, soft_wrap=True)))
+
+
+@main.command()
 @click.argument("file", type=click.Path())
 @click.option("--json", "json_out", type=click.Path(), help="write the expanded fleet as JSON")
 def validate(file: str, json_out: str | None) -> None:

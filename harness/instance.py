@@ -93,8 +93,10 @@ class Instance:
         self.state = State()
         self.captured: list[dict[str, Any]] = []
         self.listeners: list[Callable[[Instance, dict[str, Any]], None]] = []
+        self.on_start: Callable[[Instance], None] | None = None   # a (re)start got its pid
         self._waiters: list[Waiter] = []
         self._stopping = False
+        self._crashes = 0
         self.human = False              # a person is attached: keep human-readable output on
         self.running = asyncio.Event()
         self.stopped = asyncio.Event()
@@ -121,6 +123,8 @@ class Instance:
         finally:
             theirs.close()
         self.started_at = time.time()
+        if self.on_start is not None:
+            self.on_start(self)
         self.state.online = False
         self.state.registered = False
         self.console.attach(mine.detach())
@@ -170,12 +174,22 @@ class Instance:
             self.restart == "always" or (self.restart == "on-reboot" and returncode == EXIT_REBOOT))
         if again:
             self.restarts += 1
-            asyncio.get_running_loop().create_task(self._restart())
+            # A charger that dies right after booting is crash-looping: back off (0.5 s doubling
+            # to 30 s) instead of burning the machine; a reboot or a long life restarts at once.
+            quick = returncode != EXIT_REBOOT and self.started_at is not None and ex.at - self.started_at < 10
+            self._crashes = self._crashes + 1 if quick else 0
+            delay = 0.0 if not self._crashes else min(30.0, 0.5 * 2 ** (self._crashes - 1))
+            asyncio.get_running_loop().create_task(self._restart(delay))
         else:
             self.stopped.set()
         return ex
 
-    async def _restart(self) -> None:
+    async def _restart(self, delay: float = 0.0) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+            if self._stopping:
+                self.stopped.set()
+                return
         try:
             await self.start()
         except Exception as e:  # noqa: BLE001 - reported, the fleet goes on

@@ -86,6 +86,7 @@ class Supervisor:
                         heap=spec.heap, restart=self.restart, capture=self.capture,
                         micropython=str(micropython_exe()))
         inst.listeners.append(self._on_event)
+        inst.on_start = self._index
         inst.console.on_text = lambda data, i=inst: self._on_text(i, data)
         self.instances[spec.id] = inst
         return inst
@@ -111,8 +112,10 @@ class Supervisor:
 
     async def _start(self, inst: Instance) -> None:
         await inst.start()
-        if inst.pid is not None:
-            self._by_pid[inst.pid] = inst
+
+    def _index(self, inst: Instance) -> None:
+        assert inst.pid is not None
+        self._by_pid[inst.pid] = inst
 
     def _exited(self, pid: int, returncode: int) -> None:
         inst = self._by_pid.pop(pid, None)
@@ -121,18 +124,6 @@ class Supervisor:
         self.exits += 1
         ex = inst.exited(returncode)
         self.logs.add(f"{stamp()} {inst.id} * process {pid} ended: {ex.why}")
-        if inst.restart != "never":
-            asyncio.get_running_loop().create_task(self._track_restart(inst))
-
-    async def _track_restart(self, inst: Instance) -> None:
-        # Instance.exited() restarts it by policy; index the new pid once it exists.
-        for _ in range(200):
-            if inst.pid is not None:
-                self._by_pid[inst.pid] = inst
-                return
-            if inst.stopped.is_set():
-                return
-            await asyncio.sleep(0.01)
 
     async def reboot(self, cid: str) -> None:
         """Power-cycle one charger now (SIGKILL, then start again on the same flash)."""

@@ -242,6 +242,11 @@ def _datatransfer(args):
     return go()
 
 
+@command("ping", "ping", "answers pong (console round-trip measurements)")
+def _ping(args):
+    return "pong"
+
+
 @command("info", "info", "charger identity, board and firmware")
 def _info(args):
     cfg = _ch.cfg

@@ -49,8 +49,6 @@ async def start_charger(tmp_path: Path, csms: Csms, image: Image) -> AsyncIterat
         inst = instances.pop(pid, None)
         if inst is not None:
             inst.exited(rc)
-            if inst.pid is not None:
-                instances[inst.pid] = inst
 
     spawner.on_exit = on_exit
 
@@ -60,14 +58,7 @@ async def start_charger(tmp_path: Path, csms: Csms, image: Image) -> AsyncIterat
         config.update(cfg)
         inst = Instance(cid, tmp_path / cid, config, image, spawner, micropython=str(micropython_exe()))
         inst.prepare()
-        orig_start = inst.start
-
-        async def tracked_start() -> None:
-            await orig_start()
-            assert inst.pid is not None
-            instances[inst.pid] = inst
-
-        inst.start = tracked_start  # type: ignore[method-assign]
+        inst.on_start = lambda i: instances.__setitem__(i.pid, i)
         await inst.start()
         started.append(inst)
         if wait:

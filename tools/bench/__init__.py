@@ -1,0 +1,1 @@
+"""Benchmarks: fleet scale (`evfleet bench`), launcher memory."""

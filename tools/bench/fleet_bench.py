@@ -1,0 +1,188 @@
+"""`evfleet bench`: brings up fleets of N real-firmware chargers on the standard workload and prints,
+per size, launch-to-all-booted time, fleet PSS (total and per charger; harness included, CSMS
+apart), CPU over a steady window, console and OCPP round trips p50/p99, and messages per second."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness import fleetfile
+from harness.fleet import Fleet
+
+HZ = os.sysconf("SC_CLK_TCK")
+MEASURANDS = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC"
+
+
+def pss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_s(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            parts = f.read().rsplit(")", 1)[1].split()
+        return (int(parts[11]) + int(parts[12])) / HZ
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def fleet_pids(fleet: Fleet) -> list[int]:
+    sup = fleet.supervisor
+    assert sup is not None
+    pids = [i.pid for i in sup.instances.values() if i.pid is not None]
+    zygote = getattr(getattr(sup.spawner, "zygote", None), "pid", None)
+    if zygote:
+        pids.append(zygote)
+    return pids
+
+
+def bench_config(n: int, name: str) -> fleetfile.FleetConfig:
+    ocpp = {"HeartbeatInterval": 60, "MeterValueSampleInterval": 30, "MeterValuesSampledData": MEASURANDS}
+    return fleetfile.from_dict({"name": name, "tags": ["TAG1"], "restart": "always",
+                                "templates": [{"id": "CP-{n:05d}", "count": n, "connectors": 2, "ocpp": ocpp}]})
+
+
+async def _probe_console(fleet: Fleet, ids: list[str], until: float, out: list[float]) -> None:
+    while time.monotonic() < until:
+        cid = random.choice(ids)
+        t0 = time.perf_counter()
+        try:
+            await fleet.console(cid, "ping", timeout=5)
+            out.append((time.perf_counter() - t0) * 1000)
+        except Exception:  # noqa: BLE001 - a failed probe is simply not a sample
+            pass
+        await asyncio.sleep(0.05)
+
+
+async def _probe_ocpp(fleet: Fleet, ids: list[str], until: float, out: list[float]) -> None:
+    csms = fleet.csms
+    assert csms is not None
+    while time.monotonic() < until:
+        cid = random.choice(ids)
+        t0 = time.perf_counter()
+        try:
+            await csms.call(cid, "GetConfiguration", {"key": ["HeartbeatInterval"]}, timeout=10)
+            out.append((time.perf_counter() - t0) * 1000)
+        except Exception:  # noqa: BLE001
+            pass
+        await asyncio.sleep(0.1)
+
+
+async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float = 20.0, rom: bool = True,
+                     launcher: str = "auto", say: Callable[[str], None] = print) -> dict[str, Any]:
+    from harness.mpbin import REPO
+    from harness.scenario import load_scenario
+
+    standard_workload = load_scenario(REPO / "scripts" / "standard_workload.py")
+    fc = bench_config(n, f"bench-{n}")
+    fleet = Fleet(fc, run_root / f"bench-{n}", launcher=launcher, rom=rom)
+    res: dict[str, Any] = {"chargers": n}
+    t0 = time.monotonic()
+    try:
+        await fleet.start()
+        res["launch_s"] = round(time.monotonic() - t0, 2)
+        booted = await fleet.wait_booted(max(60.0, n / 20))
+        res["booted"] = booted
+        res["boot_s"] = round(time.monotonic() - t0, 2)
+        res["launcher"] = fleet.supervisor.spawner_kind if fleet.supervisor else "?"
+        say(f"{n}: {booted} booted in {res['boot_s']} s (launched in {res['launch_s']} s)")
+        from harness.scenario import FleetHandle
+
+        handle = FleetHandle(fleet, fleet.ids(), fleet.csms)
+        counters = standard_workload.Counters()
+        workload = asyncio.create_task(standard_workload.run(handle, warmup + window + 600, counters))
+        await asyncio.sleep(warmup)
+        assert fleet.csms is not None and fleet.csms_proc is not None and fleet.csms_proc.pid
+        pids = fleet_pids(fleet)
+        me = os.getpid()
+        csms_pid = fleet.csms_proc.pid
+        stats0 = await fleet.csms.stats()
+        cpu0 = sum(cpu_s(p) for p in pids) + cpu_s(me)
+        csms_cpu0 = cpu_s(csms_pid)
+        t_start = time.monotonic()
+        until = t_start + window
+        console_rtt: list[float] = []
+        ocpp_rtt: list[float] = []
+        ids = fleet.ids()
+        await asyncio.gather(_probe_console(fleet, ids, until, console_rtt), _probe_ocpp(fleet, ids, until, ocpp_rtt))
+        elapsed = time.monotonic() - t_start
+        pids = fleet_pids(fleet)
+        cpu1 = sum(cpu_s(p) for p in pids) + cpu_s(me)
+        csms_cpu1 = cpu_s(csms_pid)
+        stats1 = await fleet.csms.stats()
+        inst_pss = sum(pss_kib(p) for p in pids)
+        harness_pss = pss_kib(me)
+        msgs = (stats1["records"]["last_seq"] - stats0["records"]["last_seq"]) / elapsed
+        res.update({
+            "fleet_pss_mib": round((inst_pss + harness_pss) / 1024, 1),
+            "pss_per_charger_kib": round((inst_pss + harness_pss) / n, 1),
+            "instances_pss_mib": round(inst_pss / 1024, 1),
+            "harness_pss_mib": round(harness_pss / 1024, 1),
+            "csms_pss_mib": round(pss_kib(csms_pid) / 1024, 1),
+            "fleet_cpu_pct": round(100 * (cpu1 - cpu0) / elapsed, 2),
+            "csms_cpu_pct": round(100 * (csms_cpu1 - csms_cpu0) / elapsed, 2),
+            "console_rtt_ms": {"n": len(console_rtt), "p50": round(pct(console_rtt, 0.5), 2),
+                               "p99": round(pct(console_rtt, 0.99), 2)},
+            "ocpp_rtt_ms": {"n": len(ocpp_rtt), "p50": round(pct(ocpp_rtt, 0.5), 2),
+                            "p99": round(pct(ocpp_rtt, 0.99), 2)},
+            "messages_per_s": round(msgs, 1),
+            "sessions_in_window": counters.sessions,
+            "workload_errors": counters.errors,
+            "window_s": round(elapsed, 1),
+            "restarts": sum(i.restarts for i in fleet.supervisor.instances.values()) if fleet.supervisor else 0,
+        })
+        if counters.last_error:
+            res["last_workload_error"] = counters.last_error
+        workload.cancel()
+        try:
+            await workload
+        except asyncio.CancelledError:
+            pass
+    finally:
+        await fleet.shutdown()
+    return res
+
+
+def format_row(r: dict[str, Any]) -> str:
+    return (f"{r['chargers']:>6} chargers: booted {r.get('booted')} in {r.get('boot_s')} s | "
+            f"PSS {r.get('fleet_pss_mib')} MiB ({r.get('pss_per_charger_kib')} KiB/charger; CSMS "
+            f"{r.get('csms_pss_mib')} MiB) | CPU {r.get('fleet_cpu_pct')} % of a core (CSMS {r.get('csms_cpu_pct')} %) | "
+            f"console p50/p99 {r['console_rtt_ms']['p50']}/{r['console_rtt_ms']['p99']} ms | "
+            f"OCPP p50/p99 {r['ocpp_rtt_ms']['p50']}/{r['ocpp_rtt_ms']['p99']} ms | {r.get('messages_per_s')} msg/s")
+
+
+async def bench(sizes: list[int], json_path: Path | None, run_root: Path, window: float, warmup: float,
+                rom: bool, launcher: str, say: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    machine = {"cores": os.cpu_count(), "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
+    results = []
+    for n in sizes:
+        r = await bench_size(n, run_root, window, warmup, rom, launcher, say)
+        say(format_row(r))
+        results.append(r)
+        if json_path is not None:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(json.dumps({"machine": machine, "results": results}, indent=1))
+    return results
+
