@@ -7,6 +7,7 @@ import machine
 from micropython import const
 import log
 import store.kv as kv
+from store import slot
 from hal.pilot import Pilot, VOLTS, amps_for_duty
 from hal.clock import Clock
 from sim.ev import Ev
@@ -141,7 +142,7 @@ class ConnectorHw:
         self.pilot_override = None
         self.meter.drawing = lambda: self.relay.state() and self.cp.value() in (VOLTS["C"], VOLTS["D"])
         self.meter.cap_w = self._cap_w
-        self._hw_file = "/hw/conn%d.json" % n
+        self._world = slot.Slot("/hw/conn%d.slot" % n)
         self.wake = None
 
     def cable(self):
@@ -248,10 +249,10 @@ class ConnectorHw:
         if self.ev is not None:
             d["ev"] = self.ev.info()
             d["ev"]["capacity_wh"] = self.ev.capacity_wh
-        kv.save(self._hw_file, d)
+        self._world.save(d)
 
     def load_world(self):
-        d = kv.load(self._hw_file)
+        d = slot.load(self._world.path)
         if not isinstance(d, dict):
             return
         self.meter.energy_wh = int(d.get("wh", 0))

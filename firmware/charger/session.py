@@ -1,5 +1,5 @@
 # One charging transaction, persisted on flash while it runs so a power cut cannot lose it.
-import store.kv as kv
+from store import slot
 
 _DIR = "/state"
 
@@ -20,6 +20,7 @@ class Transaction:
         self.stop_time = None
         self.reason = None
         self.stop_id_tag = None
+        self._slot = None
 
     def energy_wh(self):
         end = self.meter_stop if self.meter_stop is not None else self.last_meter
@@ -38,19 +39,25 @@ class Transaction:
         tx.last_time = d.get("t", tx.start_time)
         return tx
 
-    def path(self):
-        return "%s/tx%d.json" % (_DIR, self.conn)
-
     def save(self):
-        kv.save(self.path(), self.to_dict())
+        # Checkpointed in place (store.slot): cheap enough to do at every meter reading.
+        if self._slot is None:
+            self._slot = slot.Slot(_path(self.conn))
+        self._slot.save(self.to_dict())
 
     def forget(self):
-        kv.remove(self.path())
+        if self._slot is None:
+            self._slot = slot.Slot(_path(self.conn))
+        self._slot.remove()
+
+
+def _path(conn):
+    return "%s/tx%d.slot" % (_DIR, conn)
 
 
 def load_active(conn):
     # The transaction that was running on a connector when the charger went down, if any.
-    d = kv.load("%s/tx%d.json" % (_DIR, conn))
+    d = slot.load(_path(conn))
     if not d:
         return None
     try:
@@ -59,9 +66,14 @@ def load_active(conn):
         return None
 
 
+_ref = None
+
+
 def next_ref():
     # A transaction reference never reused on this flash, even across power cuts.
-    path = _DIR + "/txref.json"
-    n = (kv.load(path, 0) or 0) + 1
-    kv.save(path, n)
+    global _ref
+    if _ref is None:
+        _ref = slot.Slot(_DIR + "/txref.slot")
+    n = (slot.load(_ref.path, 0) or 0) + 1
+    _ref.save(n)
     return n

@@ -1,0 +1,68 @@
+# A small record rewritten often (a transaction checkpoint, the meter register) without the cost
+# and wear of write-then-rename: two fixed-size slots written in place in turn, each a single
+# write carrying a sequence number; loading takes the newest slot that parses. A power cut during
+# one write can only spoil the slot being written, and the other one still holds the last value.
+import json
+import os
+from micropython import const
+
+_SIZE = const(384)   # bytes per slot: room for a transaction checkpoint
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def load(path, default=None):
+    data = _read(path)
+    if not data:
+        return default
+    best = None
+    for off in range(0, len(data), _SIZE):
+        try:
+            seq, obj = json.loads(data[off:off + _SIZE].rstrip(b" \x00"))
+        except (ValueError, TypeError):
+            continue  # a torn or empty slot
+        if best is None or seq > best[0]:
+            best = (seq, obj)
+    return default if best is None else best[1]
+
+
+class Slot:
+    def __init__(self, path):
+        self.path = path
+        self.seq = 0
+        data = _read(path)
+        if data:
+            for off in range(0, len(data), _SIZE):
+                try:
+                    seq = json.loads(data[off:off + _SIZE].rstrip(b" \x00"))[0]
+                    self.seq = max(self.seq, seq)
+                except (ValueError, TypeError, IndexError):
+                    pass
+
+    def save(self, obj):
+        self.seq += 1
+        rec = json.dumps([self.seq, obj]).encode()
+        if len(rec) > _SIZE:
+            raise ValueError("record of %d bytes does not fit a %d-byte slot" % (len(rec), _SIZE))
+        rec += b" " * (_SIZE - len(rec))
+        try:
+            f = open(self.path, "r+b")
+        except OSError:
+            f = open(self.path, "wb")   # first save: a new file, nothing to overwrite yet
+            f.write(b" " * (2 * _SIZE))
+        with f:
+            f.seek((self.seq & 1) * _SIZE)
+            f.write(rec)
+
+    def remove(self):
+        self.seq = 0
+        try:
+            os.remove(self.path)
+        except OSError:
+            pass
