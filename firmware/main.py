@@ -41,11 +41,28 @@ def load_protocol(name):
     return p
 
 
+async def _guard(task, name):
+    # A protocol loop that crashed (a bug, a MemoryError) is logged and, when the stack handed us a
+    # callable, started again after a pause, like a watchdog restarting a service.
+    delay = 1
+    while True:
+        try:
+            await (task() if callable(task) else task)
+            return
+        except Exception as e:
+            log.exc("main", e, "%s crashed" % getattr(task, "__name__", name))
+            gc.collect()
+            if not callable(task):
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30)
+
+
 async def _main(board, charger, proto, tasks, cfg):
     from console import console
 
-    for coro in tasks:
-        asyncio.create_task(coro)
+    for i, task in enumerate(tasks):
+        asyncio.create_task(_guard(task, "task%d" % i))
     asyncio.create_task(board.watch())
     banner = "%s %s firmware %s on %s (%s)" % (cfg.get("vendor", "EVFleet"), cfg.get("model", "Emu"),
                                               cfg["fw_version"], board.name, charger.id)

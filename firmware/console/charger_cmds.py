@@ -164,19 +164,38 @@ def _lock(args):
     return _sim().info(n)
 
 
-@command("net", "net down [<seconds>] | net up", "cut or restore the charger's network")
+@command("net", "net down|up|delay <ms>|stall|partition tx|rx|heal|status [<seconds>]",
+         "cut the network, add latency, stall or partition the link one way, heal it")
 def _net(args):
     from net import netctl
 
-    what = arg_choice(args, 0, "down|up", ("down", "up"))
+    what = arg_choice(args, 0, "action", ("down", "up", "delay", "stall", "partition", "heal", "status"))
     if what == "down":
-        secs = arg_int(args, 1, "seconds", None)
-        if secs is not None and secs <= 0:
-            raise CommandError("<seconds> must be positive")
-        netctl.down(secs)
-    else:
+        netctl.down(_seconds(args, 1))
+    elif what == "up":
         netctl.up()
-    return {"network": "up" if netctl.is_up() else "down"}
+    elif what == "delay":
+        ms = arg_int(args, 1, "ms")
+        if not 0 <= ms <= 60000:
+            raise CommandError("<ms> must be 0..60000")
+        netctl.delay_ms = ms
+    elif what == "stall":
+        netctl.impair("both", _seconds(args, 1))
+    elif what == "partition":
+        direction = arg_choice(args, 1, "tx|rx", ("tx", "rx"))
+        netctl.impair(direction, _seconds(args, 2))
+    elif what == "heal":
+        netctl.heal()
+    d = netctl.impairments()
+    d["network"] = "up" if netctl.is_up() else "down"
+    return d
+
+
+def _seconds(args, i):
+    secs = arg_int(args, i, "seconds", None)
+    if secs is not None and secs <= 0:
+        raise CommandError("<seconds> must be positive")
+    return secs
 
 
 @command("reboot", "reboot [hard]", "restart the firmware (running transactions end with reason Reboot)")

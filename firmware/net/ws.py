@@ -9,6 +9,7 @@ from os import urandom
 
 from micropython import const
 
+from net import netctl
 from net import url as _url
 
 _OP_CONT = const(0)
@@ -148,6 +149,7 @@ class WebSocket:
             else:
                 await self._fail(1002, "bad opcode")
             if fin:
+                await netctl.after_recv()   # injected latency on the way in
                 if mop == _OP_BIN:
                     return bytes(msg)
                 try:
@@ -171,6 +173,7 @@ class WebSocket:
     # frame exceeds limit (so the caller can refuse it without allocating).
     async def _frame(self, limit):
         h = self._hdr
+        await netctl.before_recv()   # an injected stall or partition holds incoming frames
         await self._fill(self._hmv[:2])
         b0 = h[0]
         n = h[1]
@@ -290,6 +293,7 @@ class WebSocket:
 
     # Builds the whole frame in one buffer (header, mask key, masked payload) and writes it at once.
     async def _send_frame(self, op, data):
+        await netctl.before_send()   # injected latency, stall or one-way partition
         n = len(data)
         h = 2 if n < 126 else 4 if n < 65536 else 10
         buf = bytearray(h + 4 + n)

@@ -71,3 +71,6 @@ async def start_charger(tmp_path: Path, csms: Csms, image: Image) -> AsyncIterat
 
     yield start
     await asyncio.gather(*(i.stop() for i in started), return_exceptions=True)
+    for inst in started:   # shown by pytest only when the test failed
+        print(f"---- {inst.id} console log (last {len(inst.console.tail)} lines) ----")
+        print("\n".join(inst.console.tail))
