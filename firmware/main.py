@@ -49,7 +49,9 @@ async def _guard(task, name):
         try:
             await (task() if callable(task) else task)
             return
-        except Exception as e:
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as e:   # a stray CancelledError too: nobody cancels these on purpose
             log.exc("main", e, "%s crashed" % getattr(task, "__name__", name))
             gc.collect()
             if not callable(task):

@@ -506,6 +506,28 @@ def bench(sizes: str, json_out: str | None, window: float, warmup: float, run_di
 
 
 @main.command()
+@click.option("--count", "-n", type=int, default=50, show_default=True, help="chargers")
+@click.option("--duration", type=float, default=120.0, show_default=True, help="seconds of chaos")
+@click.option("--rate", type=float, default=None, help="faults per second (default: count/25)")
+@click.option("--seed", type=int, default=None, help="random seed, to replay a run")
+@click.option("--run-dir", default="run/chaos", show_default=True)
+@click.option("--json", "json_out", type=click.Path(), help="also write the report as JSON")
+def chaos(count: int, duration: float, rate: float | None, seed: int | None, run_dir: str,
+          json_out: str | None) -> None:
+    """Random power cuts, network cuts and CSMS restarts during sessions; then check every record."""
+    from harness.chaos import run as run_chaos
+
+    result = _run(run_chaos(count, duration, rate, Path(run_dir), seed, say=lambda m: out.print(m, soft_wrap=True)))
+    out.print_json(json.dumps(result))
+    if json_out:
+        Path(json_out).write_text(json.dumps(result, indent=1))
+    if result["problems"]:
+        fail(f"{result['problems']} problem(s) in the records (see first_problems)")
+    out.print(f"[green]{result['sessions']} sessions checked, {sum(result['faults'].values())} faults survived, "
+              f"{result['messages_lost']} messages lost[/green]")
+
+
+@main.command()
 @click.argument("file", type=click.Path())
 @click.option("--json", "json_out", type=click.Path(), help="write the expanded fleet as JSON")
 def validate(file: str, json_out: str | None) -> None:

@@ -144,8 +144,17 @@ class Charger:
             return False
         r = c.reservation or self.connectors[0].reservation
         if r is not None and id_tag is not None and not r.admits(id_tag, parent):
-            return False
+            # A charge-point reservation (connector 0) only keeps one connector free for its holder.
+            if c.reservation is not None or not self.spare(c):
+                return False
         return True
+
+    def spare(self, c):
+        # Whether another connector than c is free (Available, not reserved).
+        for o in self.connectors[1:]:
+            if o is not c and o.reservation is None and o.status == st.AVAILABLE:
+                return True
+        return False
 
     def start_authorized(self, c, id_tag, parent=None):
         # An accepted tag (card or remote start): start now if the EV is plugged, else wait for it.
@@ -169,6 +178,7 @@ class Charger:
         tx = session.Transaction(session.next_ref(), c.id, id_tag, r.energy_wh, int(self.clock.now()),
                                  parent, res_id)
         tx.save()
+        session.commit_ref(tx.ref)
         c.tx = tx
         c.finishing = False
         c.suspended_evse = False

@@ -151,7 +151,7 @@ class Connector:
             return st.UNAVAILABLE
         if self.finishing and self.occupied():
             return st.FINISHING
-        if self.reservation is not None:
+        if self.reservation is not None and self.pending is None:   # the holder came: Preparing
             return st.RESERVED
         if self.plugged() or self.pending is not None:
             return st.PREPARING

@@ -61,19 +61,34 @@ def load_active(conn):
     if not d:
         return None
     try:
-        return Transaction.from_dict(d)
+        tx = Transaction.from_dict(d)
     except (KeyError, TypeError, ValueError):
         return None
+    commit_ref(tx.ref)   # cut between its checkpoint and the counter: count it now
+    return tx
 
 
 _ref = None
 
 
-def next_ref():
-    # A transaction reference never reused on this flash, even across power cuts.
+def _counter():
     global _ref
     if _ref is None:
         _ref = slot.Slot(_DIR + "/txref.slot")
-    n = (slot.load(_ref.path, 0) or 0) + 1
-    _ref.save(n)
-    return n
+    return _ref
+
+
+def started():
+    # How many transactions this flash has ever started (each had its checkpoint written).
+    return slot.load(_counter().path, 0) or 0
+
+
+def next_ref():
+    # The reference the next transaction will get; commit_ref() after its checkpoint is on flash,
+    # so the counter never counts a transaction a power cut prevented from existing.
+    return started() + 1
+
+
+def commit_ref(ref):
+    if ref > started():
+        _counter().save(ref)

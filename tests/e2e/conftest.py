@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from harness.fwbuild import Image, build
-from harness.instance import Instance, SubprocessSpawner
+from harness.instance import Instance
 from harness.mpbin import micropython_exe
+from harness.spawners import ZygoteSpawner
 from tools.csms import Csms, CsmsConfig
 
 TAGS = {"TAG1": "Accepted", "TAG2": "Accepted", "BLOCKED": "Blocked", "GROUPA": "Accepted"}
@@ -20,7 +21,8 @@ TAGS = {"TAG1": "Accepted", "TAG2": "Accepted", "BLOCKED": "Blocked", "GROUPA": 
 
 @pytest.fixture(scope="session")
 def image() -> Image:
-    return build("unix")
+    # ROMFS, as fleets run: the bytecode executes in place from memory shared by every instance.
+    return build("unix", romfs=True)
 
 
 @pytest.fixture
@@ -41,7 +43,7 @@ StartCharger = Callable[..., Awaitable[Instance]]
 @pytest.fixture
 async def start_charger(tmp_path: Path, csms: Csms, image: Image) -> AsyncIterator[StartCharger]:
     """start_charger(id="CP1", **config) boots one charger and waits until it is registered."""
-    spawner = SubprocessSpawner()
+    spawner = await ZygoteSpawner.start(rom=str(image.romfs))
     instances: dict[int, Instance] = {}
     started: list[Instance] = []
 
@@ -71,6 +73,7 @@ async def start_charger(tmp_path: Path, csms: Csms, image: Image) -> AsyncIterat
 
     yield start
     await asyncio.gather(*(i.stop() for i in started), return_exceptions=True)
+    await spawner.close()
     for inst in started:   # shown by pytest only when the test failed
         print(f"---- {inst.id} console log (last {len(inst.console.tail)} lines) ----")
         print("\n".join(inst.console.tail))

@@ -2,7 +2,7 @@
 # run it. Beyond Core, each feature profile is a module with install(st) that registers its routes
 # (st.rpc.routes), configuration keys (st.add_feature) and tasks; cfg["ocpp_features"] picks them.
 
-FEATURES = ()   # feature modules installed by default, in this order
+FEATURES = ("smart", "reservation", "locallist", "trigger")   # feature modules installed by default, in this order
 
 
 def start(charger, board, cfg):
@@ -12,7 +12,9 @@ def start(charger, board, cfg):
     st = station.Station(charger, board, cfg, routes)
     charger.authorizer = lambda tag: auth.authorize(st, tag)
     tx.attach(st)
-    tasks = [st.link(), st.heartbeat(), st.statuses(), tx.sender(st), meter.sampled(st), meter.aligned(st)]
+    # Callables, not coroutines: main restarts a task that crashed (a watchdog for each loop).
+    tasks = [st.link, st.heartbeat, st.statuses, lambda: tx.sender(st), lambda: meter.sampled(st),
+             lambda: meter.aligned(st)]
     for name in cfg.get("ocpp_features", FEATURES):
         mod = __import__("proto.ocpp16." + name, None, None, ("install",))
         tasks += mod.install(st) or []

@@ -43,6 +43,7 @@ class Station:
         self._dead = asyncio.Event()
         self.features = ["Core"]
         self.smart = None          # the SmartCharging feature, when installed
+        self.connector = None      # owns URL, TLS and credentials when set: url(), async connect()
         self.routes = routes
         self._apply_keys()
         bus.subscribe(self._on_event)
@@ -101,10 +102,14 @@ class Station:
     # -- link -------------------------------------------------------------------------------
 
     def url(self):
+        if self.connector is not None:
+            return self.connector.url()
         base = self.cfg.get("csms_url") or "ws://127.0.0.1:9000/ocpp"
         return base.rstrip("/") + "/" + self.charger.id
 
     async def _connect(self):
+        if self.connector is not None:   # the security feature: profiles 0-3
+            return await self.connector.connect()
         cfg = self.cfg
         key = self.keys["AuthorizationKey"]
         auth = (self.charger.id, key) if key else None

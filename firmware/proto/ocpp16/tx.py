@@ -25,6 +25,10 @@ def _on_event(st, kind, data):
         st.wake_tx.set()
     elif kind == "tx_stop":
         tx = data["tx"]
+        if tx.ref not in st.queue.ids and not st.queue.has_ref(tx.ref):
+            # The power went between the transaction's checkpoint and its StartTransaction
+            # reaching the queue: the back-end must still hear of it, start first.
+            _on_event(st, "tx_start", {"conn": tx.conn, "tx": tx})
         p = {"transactionId": 0, "meterStop": tx.meter_stop, "timestamp": iso(tx.stop_time),
              "reason": tx.reason}
         if tx.stop_id_tag:

@@ -31,4 +31,5 @@ def start(charger, board, cfg):
     st.rt = realtime.Realtime(st, cfg)
     charger.authorizer = cards.Cards(st).authorize
     admin.attach(st)
-    return st, [st.link(), st.rt.run(), st.records.run()]
+    # Callables, not coroutines: main restarts a loop that crashed.
+    return st, [st.link, st.rt.run, st.records.run]

@@ -13,8 +13,8 @@ def attach(st):
     st.routes[0x92] = lambda seq, f: reboot(st, seq, f)
     st.routes[0x52] = lambda seq, f: params(st, seq, f)
     p = kv.load(_PARAMS)
-    if isinstance(p, dict):
-        limit(st, p.get("pct", 100))
+    if isinstance(p, dict):   # before charger.start(), which applies power and statuses itself
+        limit(st, p.get("pct", 100), False)
 
 
 def time_sync(st, seq, f):
@@ -56,14 +56,15 @@ async def _reboot(st, when_idle):
     st.board.reset(False)
 
 
-def limit(st, pct):
+def limit(st, pct, apply=True):
     # Max output power as a share of the pile's current: the model's per-connector limit.
     ch = st.charger
     a = None if pct >= 100 else ch.max_current_a * pct // 100
     for c in ch.connectors[1:]:
         c.limit_a = a
-        c.update_power()
-        c.refresh()
+        if apply:
+            c.update_power()
+            c.refresh()
 
 
 def params(st, seq, f):
@@ -72,7 +73,8 @@ def params(st, seq, f):
         st.charger.set_availability(0, f["disabled"] == 0)
         limit(st, f["max_power"])
         kv.save(_PARAMS, {"pct": f["max_power"]})
-        log.info("ykc", "pile %s, max power %d %%" % ("disabled" if f["disabled"] else "enabled", f["max_power"]))
+        log.info("ykc", "pile %s, max power %d %%" %
+                 ("disabled" if f["disabled"] else "enabled", f["max_power"]))
     else:
         log.warn("ykc", "work parameters %d/%d refused" % (f["disabled"], f["max_power"]))
     st.send(0x51, {"pile": st.pile, "result": 1 if ok else 0}, seq)

@@ -47,8 +47,8 @@ class Cards:
             return "Invalid", None
         card = card_hex(tag)
         pend = st.trades.pending
-        if st.registered:
-            st.send(0x31, {"pile": st.pile, "gun": c.id, "mode": 1, "pw_required": 0, "card": card})
+        if st.registered and st.send(0x31, {"pile": st.pile, "gun": c.id, "mode": 1, "pw_required": 0,
+                                            "card": card}):
             f = await st.expect(0x32, lambda f: f["gun"] == c.id, st.reply_s)
             if f is not None:
                 if f["result"] == 1:

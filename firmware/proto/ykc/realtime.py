@@ -101,7 +101,7 @@ class Realtime:
         mins = (int(ch.clock.now()) - s["t0"]) // 60
         e, l, a = B.totals(s["bm"], s["e"])
         f.update({"trade": s["t"], "voltage": int(r.voltage_v * 10), "current": int(r.current_a * 10),
-                  "gun_temp": max(0, int(r.temp_c) + _GUN_TEMP_OFS), "minutes": mins, "energy": e,
+                  "gun_temp": min(255, max(0, int(r.temp_c) + _GUN_TEMP_OFS)), "minutes": mins, "energy": e,
                   "loss_energy": l, "amount": a})
         if ch.dc:
             info = c.hw.ev_info()
@@ -175,7 +175,9 @@ class Realtime:
                     busy = True
                     period = self.busy_ms
                     st.trades.sample(c.id)   # also ends a session whose balance ran out
-                if not st.registered:
+                if not st.registered:   # offline: keep sampling (flash checkpoints), send nothing
+                    if c.tx is not None:
+                        wait = min(wait, period)
                     continue
                 left = time.ticks_diff(time.ticks_add(self.last[c.id], period), now)
                 if left <= 0:

@@ -104,14 +104,19 @@ class Station:
         return True
 
     async def _pump(self, w):
-        while True:
-            await self._kick.wait()
-            self._kick.clear()
-            if self._out:
-                data = bytes(self._out)
-                self._out = bytearray()
-                w.write(data)
-                await w.drain()
+        try:
+            while True:
+                await self._kick.wait()
+                self._kick.clear()
+                if self._out:
+                    data = bytes(self._out)
+                    self._out = bytearray()
+                    await netctl.before_send()   # injected latency, stall or one-way partition
+                    w.write(data)
+                    await w.drain()
+        except OSError as e:
+            log.warn("ykc", "write: %s" % e)
+            self._dead.set()
 
     async def expect(self, typ, pred, timeout_s):
         # The fields of the next frame of typ (matching pred), or None on timeout or a lost link.
@@ -130,19 +135,22 @@ class Station:
     def _frame_error(self, reason, detail):
         log.warn("ykc", "framing: %s (%s)" % (reason, detail))
 
-    async def _read(self, r):
+    async def _read(self, r, gen):
         try:
             while True:
+                await netctl.before_recv()   # an injected stall holds what the platform sends
                 data = await r.read(256)
                 if not data:
                     log.warn("ykc", "link closed by the platform")
                     break
+                await netctl.after_recv()
                 for fr in self.dec.feed(data):
                     self._dispatch(fr)
         except Exception as e:
             log.warn("ykc", "read: %s" % e)
         finally:
-            self._dead.set()
+            if gen == self.gen:   # a reader cancelled late must not kill the next link
+                self._dead.set()
 
     def _dispatch(self, fr):
         seq, enc, typ, body, order = fr
@@ -200,9 +208,13 @@ class Station:
                                                  cfg.get("connect_timeout_ms", 10000))
             except Exception as e:
                 delay = backoff.next_ms()
-                log.warn("ykc", "connect %s:%d failed (%s); retry in %d ms" % (self.host, self.port, e, delay))
+                log.warn("ykc", "connect %s:%d failed (%s); retry in %d ms" %
+                         (self.host, self.port, e, delay))
                 bus.emit("net", {"state": "down", "why": str(e)})
                 await asyncio.sleep_ms(delay)
+                continue
+            if not netctl.is_up():   # the network went down while connecting
+                await w.wait_closed()
                 continue
             self.gen += 1
             self.seq = 0           # SEQ restarts at 0 on every connection (§1)
@@ -213,7 +225,7 @@ class Station:
             self.online = True
             log.info("ykc", "connected to %s:%d as pile %s" % (self.host, self.port, self.pile))
             bus.emit("net", {"state": "up"})
-            tasks = [asyncio.create_task(self._read(r)), asyncio.create_task(self._pump(w))]
+            tasks = [asyncio.create_task(self._read(r, self.gen)), asyncio.create_task(self._pump(w))]
             delay = None
             try:
                 delay = await self._session(backoff)
@@ -244,7 +256,7 @@ class Station:
         return {"pile": self.pile, "pile_type": 0 if self.charger.dc else 1,
                 "guns": len(self.charger.connectors) - 1, "proto": v if v in (15, 16) else _PROTO_V16,
                 "fw": str(cfg.get("fw_version", "1.0.0"))[:8], "net": cfg.get("ykc_net", 1),
-                "sim": None, "operator": cfg.get("ykc_operator", 4)}
+                "sim": None, "operator": cfg.get("ykc_operator", 4)}   # PDF operator codes: 4 = other
 
     async def _session(self, backoff):
         # Log in, run the post-login steps, then keep the link alive; returns the delay before the
@@ -290,7 +302,8 @@ class Station:
                 log.warn("ykc", "%d heartbeats unanswered: link dead" % self.hb_unanswered)
                 return
             for c in self.charger.connectors[1:]:
-                self.send(0x03, {"pile": self.pile, "gun": c.id, "state": 1 if c.status == cst.FAULTED else 0})
+                state = 1 if c.status == cst.FAULTED else 0
+                self.send(0x03, {"pile": self.pile, "gun": c.id, "state": state})
             self.hb_unanswered += 1
             try:
                 await asyncio.wait_for(self._dead.wait(), self.hb_s)
@@ -318,7 +331,8 @@ class Station:
                     break
                 need_model = True
             self.send(0x09, {"pile": self.pile})
-            if await self.expect(0x0A, None, cfg.get("ykc_model_retry_s", 30)) is not None and self.billing.ready():
+            f = await self.expect(0x0A, None, cfg.get("ykc_model_retry_s", 30))
+            if f is not None and self.billing.ready():
                 break
         if not first and gen == self.gen:
             self._logged_in()
@@ -335,17 +349,11 @@ class Station:
         self.send(0x57, {"pile": self.pile, "result": 1 if self._model(seq, f) else 0}, seq)
 
     async def close(self):
-        # Drop the link (before a reboot): flush what is queued first.
-        w = self.writer
-        if w is not None:
-            try:
-                if self._out:
-                    w.write(bytes(self._out))
-                    self._out = bytearray()
-                await w.drain()
-                w.close()
-            except Exception:
-                pass
+        # Drop the link (before a reboot) once the pump has written what is queued (≤ 1 s).
+        for _ in range(10):
+            await asyncio.sleep_ms(100)
+            if not self._out:
+                break
         self._dead.set()
 
     def counters(self):

@@ -4,6 +4,7 @@
 import bus
 import log
 import store.kv as kv
+from store import slot
 from proto.ykc import billing as B
 
 _ZERO = {"p": [0] * 8, "loss": 0, "slots": "0" * 48}   # a session started with no model costs 0
@@ -43,7 +44,8 @@ class Trades:
         self.st = st
         self.ch = st.charger
         self.pending = {}    # gun -> start info from 0x34/0x32/local list, until the model starts
-        self.sess = {}       # gun -> running session (persisted as /ykc/s<gun>.json)
+        self.sess = {}       # gun -> running session: /ykc/s<gun>.json, its samples in s<gun>.slot
+        self.slots = {}      # gun -> store.slot.Slot of the session's samples (m, ts, e)
         self.codes = {}      # gun -> stop reason the stack decided (remote stop, balance, BMS)
         self.balance_stop = cfg.get("ykc_balance_stop", True)
         self.ch.connection_timeout_s = cfg.get("ykc_plug_timeout_s", 60)   # 0x34 "plug within 60 s"
@@ -53,8 +55,31 @@ class Trades:
         bus.subscribe(self._on_event)
 
     @staticmethod
-    def _path(gun):
-        return "/ykc/s%d.json" % gun
+    def _path(gun, ext="json"):
+        return "/ykc/s%d.%s" % (gun, ext)
+
+    def _checkpoint(self, s):
+        # The part that changes at every sample is rewritten in place (store.slot): no rename per
+        # meter reading; the rest was saved once when the session began.
+        g = s["g"]
+        sl = self.slots.get(g)
+        if sl is None:
+            sl = self.slots[g] = slot.Slot(self._path(g, "slot"))
+        sl.save({"m": s["m"], "ts": s["ts"], "e": s["e"]})
+
+    def _load(self, gun):
+        # A session left on flash by a power cut: its start plus its last checkpointed sample.
+        s = kv.load(self._path(gun))
+        if isinstance(s, dict):
+            hot = slot.load(self._path(gun, "slot"))
+            if isinstance(hot, dict):
+                s.update(hot)
+        return s
+
+    def _forget(self, gun):
+        kv.remove(self._path(gun))
+        sl = self.slots.pop(gun, None) or slot.Slot(self._path(gun, "slot"))
+        sl.remove()
 
     def _gun(self, gun):
         ch = self.ch
@@ -126,8 +151,13 @@ class Trades:
             self._bind(d["conn"], d["tx"])
         elif kind == "tx_stop":
             self._close(d["conn"], d["tx"])
-        elif kind == "status" and self.st.rt is not None:
-            self.st.rt.mark(d["conn"])   # 0x13 on every status change (0: the whole pile)
+        elif kind == "status":
+            g = d["conn"]
+            c = self._gun(g)
+            if c is not None and c.tx is None and c.pending is None:
+                self.pending.pop(g, None)   # a start that never happened (no cable in time...)
+            if self.st.rt is not None:
+                self.st.rt.mark(g)          # 0x13 on every status change (0: the whole pile)
 
     def _take_pending(self, gun, tag):
         p = self.pending.get(gun)
@@ -138,16 +168,22 @@ class Trades:
                 return self.pending.pop(g)
         return None
 
+    def _new(self, gun, trade, p, tx):
+        # Session state: g gun, t trade, k trade type, card/lc physical/logical card, bal balance,
+        # ref model transaction, t0/m0 start, m/ts last sample, e energy per period, bm billing model.
+        return {"g": gun, "t": trade, "k": p["k"], "card": p["card"], "lc": p["lc"], "bal": p["bal"],
+                "ref": tx.ref, "t0": tx.start_time, "m0": tx.meter_start, "m": tx.meter_start,
+                "ts": tx.start_time, "e": [0, 0, 0, 0], "bm": self.st.billing.m or _ZERO}
+
     def _bind(self, gun, tx):
         st = self.st
         p = self._take_pending(gun, tx.id_tag)
         if p is None:
             p = {"t": None, "k": 4, "card": None, "lc": tx.id_tag, "bal": 0}
         trade = p["t"] or make_trade(st.pile, gun, tx.start_time, st.tz, tx.ref)
-        s = {"g": gun, "t": trade, "k": p["k"], "card": p["card"], "lc": p["lc"], "bal": p["bal"], "ref": tx.ref,
-             "t0": tx.start_time, "m0": tx.meter_start, "m": tx.meter_start, "ts": tx.start_time,
-             "e": [0, 0, 0, 0], "bm": st.billing.m or _ZERO}
+        s = self._new(gun, trade, p, tx)
         self.sess[gun] = s
+        self._forget(gun)          # leftovers of an older session on this gun
         kv.save(self._path(gun), s)
         self.ch.tx_confirmed(tx.ref, trade)
         bus.emit("tx_id", {"ref": tx.ref, "id": trade})
@@ -181,18 +217,17 @@ class Trades:
             s["e"][k] += d * 10      # Wh -> 0.0001 kWh
             s["m"] = meter
             s["ts"] = now
-            kv.save(self._path(s["g"]), s)
+            self._checkpoint(s)
         else:
             s["ts"] = now
 
     def _close(self, gun, tx):
         st = self.st
-        s = self.sess.pop(gun, None) or kv.load(self._path(gun))
+        s = self.sess.pop(gun, None) or self._load(gun)
         if not isinstance(s, dict) or s.get("ref") != tx.ref:
             log.warn("ykc", "gun %d: no session state for transaction %s" % (gun, tx.ref))
-            s = {"g": gun, "t": tx.id or make_trade(st.pile, gun, tx.start_time, st.tz, tx.ref), "k": 4, "card": None,
-                 "lc": tx.id_tag, "bal": 0, "ref": tx.ref, "t0": tx.start_time, "m0": tx.meter_start,
-                 "m": tx.meter_start, "ts": tx.start_time, "e": [0, 0, 0, 0], "bm": st.billing.m or _ZERO}
+            trade = tx.id or make_trade(st.pile, gun, tx.start_time, st.tz, tx.ref)
+            s = self._new(gun, trade, {"k": 4, "card": None, "lc": tx.id_tag, "bal": 0}, tx)
         end = tx.meter_stop if tx.meter_stop is not None else tx.last_meter
         d = end - s["m"]
         if d > 0:
@@ -200,9 +235,10 @@ class Trades:
         c = self.ch.connectors[gun]
         code = self.codes.pop(gun, None) or stop_code(tx.reason, c.fatal_error() or c.error, self.ch.dc)
         rec = record(st, gun, s, tx, end, code)
-        kv.remove(self._path(gun))
-        log.info("ykc", "gun %d trade %s ended (0x%02X): %d x0.1 Wh, %d x0.1 fen" %
-                 (gun, s["t"], code, rec["energy"], rec["amount"]))
+        self._forget(gun)
+        log.info("ykc", "gun %d trade %s ended (0x%02X): %d.%04d kWh, %d.%04d yuan" %
+                 (gun, s["t"], code, rec["energy"] // 10000, rec["energy"] % 10000,
+                  rec["amount"] // 10000, rec["amount"] % 10000))
         if self.ch.dc and st.rt is not None:
             st.rt.dc_stop(gun, s, tx, code)
         st.records.push(rec)

@@ -21,18 +21,25 @@ async def until(pred, timeout: float = 5.0) -> None:
 
 
 async def test_login_heartbeat_and_dead_link(start_ykc_charger, peer: YkcPeer) -> None:
-    cp = await start_ykc_charger(ykc_heartbeat_s=1, crc_high_first=True)
+    cp = await start_ykc_charger(connectors=2, ykc_heartbeat_s=1, ykc_idle_s=1, crc_high_first=True)
     login = peer.records(0x01, pile=PILE)[0]
     assert login.seq == 0 and login.crc == "hi"   # SEQ starts at 0; the quirk switch is honoured
-    assert login.fields == {"pile": PILE, "pile_type": 1, "guns": 1, "proto": 0x10, "fw": "1.0.0",
+    assert login.fields == {"pile": PILE, "pile_type": 1, "guns": 2, "proto": 0x10, "fw": "1.0.0",
                             "net": 1, "sim": "0" * 20, "operator": 4}
     # SEQ counts up per frame the pile sends; replies echo it.
     seqs = [r.seq for r in peer.records(pile=PILE, direction="in")]
     assert seqs == list(range(len(seqs)))
-    a = await peer.wait_for(0x03, pile=PILE, since=peer.mark())
-    b = await peer.wait_for(0x03, pile=PILE, since=a.id)
+    a = await peer.wait_for(0x03, pile=PILE, since=peer.mark(), match={"gun": 1})
+    a2 = await peer.wait_for(0x03, pile=PILE, since=a.id)
+    b = await peer.wait_for(0x03, pile=PILE, since=a.id, match={"gun": 1})
     assert a.fields == {"pile": PILE, "gun": 1, "state": 0}
+    assert a2.fields == {"pile": PILE, "gun": 2, "state": 0}   # one heartbeat per gun
     assert 0.6 < b.mono - a.mono < 1.6
+    # Idle real-time data every ykc_idle_s (1 s here; 5 min by default).
+    r1 = await peer.wait_for(0x13, pile=PILE, since=b.id, match={"gun": 1})
+    r2 = await peer.wait_for(0x13, pile=PILE, since=r1.id, match={"gun": 1})
+    assert r1.fields["status"] == 2 and r1.fields["trade"] == "0" * 32
+    assert 0.6 < r2.mono - r1.mono < 1.6
     link = (await cp.request("status"))["link"]
     assert link["online"] and link["registered"] and link["received"] > 0 and link["queued"] == 0
     # Three unanswered heartbeats: the pile drops the link, reconnects and logs in again.
@@ -43,6 +50,19 @@ async def test_login_heartbeat_and_dead_link(start_ykc_charger, peer: YkcPeer) -
     peer.config.answer_heartbeat = True
     again = await peer.wait_for(0x01, pile=PILE, since=gone.id, timeout=5)
     assert again.seq == 0
+
+
+async def test_one_way_partition_is_detected_by_heartbeats(start_ykc_charger, peer: YkcPeer) -> None:
+    cp = await start_ykc_charger(ykc_heartbeat_s=1)
+    mark = peer.mark()
+    await cp.request("net", "partition", "rx")       # the platform's answers no longer get through
+    gone = await peer.wait_for(pile=PILE, event="disconnect", since=mark, timeout=8)
+    assert len(peer.records(0x04, pile=PILE, since=mark, direction="out")) >= 3
+    login = await peer.wait_for(0x01, pile=PILE, since=gone.id, timeout=5)
+    assert not peer.records(0x03, pile=PILE, since=login.id)   # no 0x02 read yet: nothing else
+    await cp.request("net", "heal")
+    await peer.wait_for(0x03, pile=PILE, since=login.id, timeout=5)   # logged in once healed
+    await until(lambda: cp.state.registered, timeout=5)
 
 
 async def test_login_refused_then_retried(start_ykc_charger, peer: YkcPeer) -> None:
@@ -87,6 +107,13 @@ async def test_billing_model_check_request_and_push(start_ykc_charger, peer: Ykc
         await asyncio.sleep(0.1)
     else:
         raise AssertionError("the platform's model was not stored")
+
+
+async def test_model_first_order(start_ykc_charger, peer: YkcPeer) -> None:
+    # The iot firmware's order: 0x09 straight after the login, no 0x05.
+    await start_ykc_charger(ykc_order="model_first")
+    kinds = [r.type for r in peer.records(pile=PILE, direction="in")]
+    assert kinds.index(0x09) < kinds.index(0x13) and 0x05 not in kinds
 
 
 async def test_time_sync_sets_the_clock(start_ykc_charger, peer: YkcPeer) -> None:
@@ -142,6 +169,8 @@ async def test_fault_maps_to_gun_status(start_ykc_charger, peer: YkcPeer) -> Non
     rt = await peer.wait_for(0x13, pile=PILE, since=mark, match={"status": 1})
     assert rt.fields["faults"] & 0x20          # insulation fault bit
     await peer.wait_for(0x03, pile=PILE, since=mark, match={"state": 1}, timeout=5)
+    sent, read = await peer.request(PILE, 0x12, {"gun": 1})    # read real-time data
+    assert read.seq == sent.seq and read.fields["status"] == 1
     await peer.remote_start(PILE, 1)
     refused = await peer.wait_for(0x33, pile=PILE, since=mark)
     assert refused.fields["result"] == 0 and refused.fields["reason"] == 3

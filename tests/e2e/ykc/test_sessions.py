@@ -75,8 +75,31 @@ async def last_tx(cp: Instance, conn: int = 1, timeout: float = 5.0) -> dict[str
     raise AssertionError("no tx_stop event")
 
 
+async def running_tx(cp: Instance, conn: int = 1, timeout: float = 5.0) -> dict[str, Any]:
+    """The model's running transaction (console tx_start event, with its meter start m0)."""
+    for _ in range(int(timeout * 20)):
+        tx = cp.state.connectors.get(conn, {}).get("tx")
+        if tx and tx.get("id"):
+            return tx
+        await asyncio.sleep(0.05)
+    raise AssertionError("no tx_start event")
+
+
+async def meter_wh(cp: Instance, conn: int = 1) -> int:
+    return int((await cp.request("status", conn))["energy_wh"])
+
+
 async def queued(cp: Instance) -> int:
     return int((await cp.request("status"))["link"]["queued"])
+
+
+async def drained(cp: Instance, timeout: float = 3.0) -> None:
+    """Wait until the charger holds no unconfirmed record (a 0x40 takes a moment to land)."""
+    for _ in range(int(timeout * 10)):
+        if await queued(cp) == 0:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("records still queued")
 
 
 async def remote_charge(cp: Instance, peer: YkcPeer, plug: bool = True, **kw: Any) -> str:
@@ -98,11 +121,16 @@ async def test_remote_session_realtime_and_record(start_ykc_charger, peer: YkcPe
     model = peer.config.billing
     trade = await remote_charge(cp, peer)
     assert trade.startswith(PILE + "01")
+    m0 = (await running_tx(cp))["m0"]
+    m1 = await meter_wh(cp)
     a = await peer.wait_for(0x13, pile=PILE, since=peer.mark(), match={"trade": trade})
     b = await peer.wait_for(0x13, pile=PILE, since=a.id, match={"trade": trade})
+    assert 0.6 < b.mono - a.mono < 1.6        # every ykc_realtime_s (1 s here) while charging
     while b.fields["energy"] <= a.fields["energy"]:
         b = await peer.wait_for(0x13, pile=PILE, since=b.id, match={"trade": trade})
-    assert 0.5 < b.mono - a.mono < 1.6 or b.fields["energy"] > a.fields["energy"]
+    m2 = await meter_wh(cp)
+    # Energy as the meter says (0.0001 kWh = 0.1 Wh): between two console readings around it.
+    assert (m1 - m0) * 10 <= b.fields["energy"] <= (m2 - m0) * 10
     for r in (a, b):
         f = r.fields
         assert f["status"] == 3 and f["plugged"] == 1 and f["homed"] == 0
@@ -111,8 +139,6 @@ async def test_remote_session_realtime_and_record(start_ykc_charger, peer: YkcPe
         now = dt.datetime.now()
         check_priced(f, model, f["energy"], now - dt.timedelta(seconds=5), now)
     assert b.fields["amount"] > a.fields["amount"]
-    meter = (await cp.request("status", 1))["energy_wh"]
-    assert b.fields["energy"] <= meter * 10
     # Remote stop: 0x35, the idle 0x13 (trade zeroed), then the record, confirmed by 0x40.
     mark = peer.mark()
     await peer.remote_stop(PILE, 1)
@@ -129,7 +155,7 @@ async def test_remote_session_realtime_and_record(start_ykc_charger, peer: YkcPe
     assert tx["id"] == trade and tx["reason"] == "Remote"
     check_record(rec, model, tx["m0"], tx["m1"])
     await peer.wait_for(0x40, pile=PILE, since=rec.id, direction="out")
-    assert await queued(cp) == 0
+    await drained(cp)
     # A second stop finds no session.
     mark = peer.mark()
     await peer.remote_stop(PILE, 1)
@@ -172,11 +198,7 @@ async def test_record_resent_until_confirmed_across_platform_restart(start_ykc_c
     rec = await peer.wait_for(0x3B, pile=PILE, since=login.id)
     assert rec.fields == first.fields
     await peer.wait_for(0x40, pile=PILE, since=rec.id, direction="out")
-    for _ in range(20):
-        if await queued(cp) == 0:
-            break
-        await asyncio.sleep(0.1)
-    assert await queued(cp) == 0
+    await drained(cp)
     await asyncio.sleep(2.5)   # nothing more once confirmed
     assert len(peer.records(0x3B, pile=PILE, since=rec.id)) == 0
 
@@ -188,7 +210,7 @@ async def test_power_cut_mid_session_record_after_reboot(start_ykc_charger, peer
     last = await peer.wait_for(0x13, pile=PILE, since=peer.mark(), match={"trade": trade})
     while last.fields["energy"] == 0:
         last = await peer.wait_for(0x13, pile=PILE, since=last.id, match={"trade": trade})
-    started = cp.state.connectors[1]["tx"]   # the model's tx_start event: meter start
+    started = await running_tx(cp)   # the model's tx_start event: meter start
     assert started["id"] == trade
     mark = peer.mark()
     cp.power_cut()
@@ -202,6 +224,7 @@ async def test_power_cut_mid_session_record_after_reboot(start_ykc_charger, peer
     assert last.fields["energy"] <= f["energy"] and f["meter_end"] <= meter_now * 10
     check_record(rec, model, started["m0"], f["meter_end"] // 10)
     await peer.wait_for(0x40, pile=PILE, since=rec.id, direction="out")
+    await drained(cp)
     assert cp.exits[-1].why == "killed by SIGKILL"
 
 
@@ -309,3 +332,26 @@ async def test_fault_during_session_ends_it(start_ykc_charger, peer: YkcPeer) ->
     assert rt.fields["faults"] & 0x04 and rt.fields["trade"] == "0" * 32
     rec = await peer.wait_for(0x3B, pile=PILE, since=mark)
     assert rec.fields["trade"] == trade and rec.fields["reason"] == 0x74   # temperature
+
+
+async def test_dc_bms_abort_when_full_and_on_ev_communication_loss(start_ykc_charger,
+                                                                   peer: YkcPeer) -> None:
+    cp = await start_ykc_charger(type="DC", max_current_a=100)
+    # A nearly full small battery: its BMS ends the session (BST, 0x1D) and the record says "SoC full".
+    await cp.request("plug", 1, {"soc": 99.8, "taper_soc": 99.5, "capacity_wh": 1000,
+                                 "max_power_w": 30000})
+    trade = await remote_charge(cp, peer, plug=False)
+    bst = await peer.wait_for(0x1D, pile=PILE, match={"trade": trade}, timeout=10)
+    assert bytes.fromhex(bst.fields["data"])[0] == 0x01           # SoC target reached
+    rec = await peer.wait_for(0x3B, pile=PILE, since=bst.id, match={"trade": trade})
+    assert rec.fields["reason"] == 0x41 and rec.fields["energy"] > 0
+    await cp.request("unplug", 1)
+    # The EV stops talking mid-session: BMS error (0x1B) and abort, record "BMS message timeout".
+    await cp.request("plug", 1, {"soc": 50})
+    trade = await remote_charge(cp, peer, plug=False)
+    await cp.request("fault", 1, "EVCommunicationError")
+    bem = await peer.wait_for(0x1B, pile=PILE, match={"trade": trade})
+    assert bytes.fromhex(bem.fields["data"])[4] == 0x01
+    rec = await peer.wait_for(0x3B, pile=PILE, since=bem.id, match={"trade": trade})
+    assert rec.fields["reason"] == 0x84
+    assert peer.records(0x1D, pile=PILE, match={"trade": trade})
