@@ -11,6 +11,8 @@ help:
 	@echo "make run      10 chargers against the embedded CSMS, normal-charging scenario (COUNT=N)"
 	@echo "make test     the test suite (long runs excluded)"
 	@echo "make bench    scale benchmark (evfleet bench)"
+	@echo "make chaos    power/network cuts and CSMS restarts, then every record checked (CHAOS_N, CHAOS_S)"
+	@echo "make soak     a long run; memory per instance must stay flat (SOAK_S)"
 	@echo "make setup    create .venv, install, build the launcher and the firmware image"
 
 setup: $(STAMP)
@@ -38,11 +40,15 @@ test: setup
 bench: setup
 	$(BIN)/evfleet bench --sizes 100,1000,5000 --json build/bench.json
 
+SOAK_S ?= 1800
+CHAOS_N ?= 50
+CHAOS_S ?= 300
+
 soak: setup
-	$(BIN)/python -m pytest -q -m slow -k soak
+	$(BIN)/evfleet soak --count 50 --duration $(SOAK_S) --json build/soak.json
 
 chaos: setup
-	$(BIN)/python -m pytest -q -m slow -k chaos
+	$(BIN)/evfleet chaos --count $(CHAOS_N) --duration $(CHAOS_S) --json build/chaos.json
 
 clean:
 	rm -rf build run .pytest_cache

@@ -528,6 +528,24 @@ def chaos(count: int, duration: float, rate: float | None, seed: int | None, run
 
 
 @main.command()
+@click.option("--count", "-n", type=int, default=50, show_default=True, help="chargers")
+@click.option("--duration", type=float, default=600.0, show_default=True, help="seconds")
+@click.option("--interval", type=float, default=30.0, show_default=True, help="seconds between samples")
+@click.option("--run-dir", default="run/soak", show_default=True)
+@click.option("--json", "json_out", type=click.Path(), help="also write the samples as JSON")
+def soak(count: int, duration: float, interval: float, run_dir: str, json_out: str | None) -> None:
+    """Run a fleet for a long time and report memory per instance over time (it must stay flat)."""
+    from harness.soak import run as run_soak
+
+    result = _run(run_soak(count, duration, interval, Path(run_dir), say=lambda m: out.print(m, soft_wrap=True)))
+    if json_out:
+        Path(json_out).write_text(json.dumps(result, indent=1))
+    out.print(f"PSS per instance: {result['pss_early_kib']} KiB in the first third, {result['pss_late_kib']} KiB "
+              f"in the last ({result['pss_growth_pct']:+} %), slope {result['pss_slope_kib_per_hour']} KiB/h over "
+              f"{result['sessions']} sessions")
+
+
+@main.command()
 @click.argument("file", type=click.Path())
 @click.option("--json", "json_out", type=click.Path(), help="write the expanded fleet as JSON")
 def validate(file: str, json_out: str | None) -> None:

@@ -10,6 +10,15 @@ from tools.csms import Csms
 MV = "Energy.Active.Import.Register"
 
 
+async def drained(cp) -> None:
+    """Until every queued transaction message is confirmed (so a cut cannot cause a resend)."""
+    for _ in range(100):
+        if (await cp.request("status"))["link"]["queued"] == 0:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("queue did not drain")
+
+
 def energy_values(csms: Csms, cp: str, since: int = 0) -> list[tuple[int, int]]:
     """(transactionId, Wh) of every Energy.Active.Import.Register the CSMS received, in order."""
     out = []
@@ -30,6 +39,7 @@ async def test_offline_transaction_is_delivered_in_order(start_charger, csms: Cs
     await cp.request("swipe", 1, "TAG1")
     await cp.request("unplug", 1)
     await csms.wait_for("StopTransaction", cp_id="CP1")
+    await drained(cp)
     mark = csms.last_seq
     await cp.request("net", "down")
     await cp.request("plug", 1)
@@ -94,6 +104,7 @@ async def test_full_queue_drops_oldest_meter_values_never_start_or_stop(start_ch
     await cp.request("swipe", 1, "TAG1")
     await cp.wait_status(1, "Charging", timeout=5)
     await csms.wait_for("StartTransaction", cp_id="CP1", direction="out")
+    await drained(cp)
     await cp.request("net", "down")
     await asyncio.sleep(10)                       # ~10 meter values for a queue of 6
     await cp.request("swipe", 1, "TAG1")

@@ -110,6 +110,9 @@ async def do_reset(st, hard):
     if hard:
         ch.stop_all("HardReset")        # the stop is on flash; it is delivered after the reboot
         ch.prepare_reboot("HardReset")
+        # Let the back-end read our answer first: a reset right away makes the kernel send a TCP
+        # reset that can discard the answer still unread on the other side.
+        await asyncio.sleep_ms(200)
         st.board.reset(True)
     ch.stop_all("SoftReset")
     for _ in range(100):                # let StopTransaction reach the back-end first (≤ 10 s)

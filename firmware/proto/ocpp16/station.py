@@ -153,10 +153,9 @@ class Station:
             self.rpc.drop()
             self.ws = None
             reader.cancel()
-            try:
-                await ws.close()
-            except Exception:
-                pass
+            # The link is over (closed, silent, or dropped on purpose): no closing handshake over
+            # a link that may not carry it, just let go of the socket.
+            ws.abort("link down")
             bus.emit("net", {"state": "down"})
             delay = backoff.next_ms()
             log.warn("ocpp", "connection lost; reconnect in %d ms" % delay)
