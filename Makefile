@@ -37,8 +37,11 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+BENCH_SIZES ?= 100,1000,5000
+
 bench: setup
-	$(BIN)/evfleet bench --sizes 100,1000,5000 --json build/bench.json
+	$(BIN)/python -m tools.bench.heap_floor build/heap_floor.json
+	$(BIN)/evfleet bench --sizes $(BENCH_SIZES) --json build/bench.json
 
 SOAK_S ?= 1800
 CHAOS_N ?= 50

@@ -220,7 +220,15 @@ class Instance:
     async def request(self, cmd: str, *args: Any, timeout: float = 10.0) -> Any:
         if self.pid is None:
             await asyncio.wait_for(self.running.wait(), timeout)
-        return await self.console.request(cmd, *args, timeout=timeout)
+        try:
+            return await self.console.request(cmd, *args, timeout=timeout)
+        except ConsoleError:
+            if self.human or self.console.fd is None:
+                raise
+            # Someone left the console in mpremote's raw REPL (Ctrl-A): Ctrl-B brings it back
+            # to the command console (and is harmless there); then ask once more.
+            self.console.write(b"\r\x02")
+            return await self.console.request(cmd, *args, timeout=timeout)
 
     # -- events and state ----------------------------------------------------------------------
 
