@@ -41,9 +41,16 @@ def load_protocol(name):
     return p
 
 
+_oom = []   # ticks of recent MemoryErrors in protocol loops
+_board = None
+
+
 async def _guard(task, name):
     # A protocol loop that crashed (a bug, a MemoryError) is logged and, when the stack handed us a
-    # callable, started again after a pause, like a watchdog restarting a service.
+    # callable, started again after a pause, like a watchdog restarting a service. A heap that
+    # stays exhausted is a dead charger: after 3 MemoryErrors within a minute, reboot.
+    import time
+
     delay = 1
     while True:
         try:
@@ -54,6 +61,12 @@ async def _guard(task, name):
         except BaseException as e:   # a stray CancelledError too: nobody cancels these on purpose
             log.exc("main", e, "%s crashed" % getattr(task, "__name__", name))
             gc.collect()
+            if isinstance(e, MemoryError):
+                now = time.ticks_ms()
+                _oom[:] = [t for t in _oom if time.ticks_diff(now, t) < 60000] + [now]
+                if len(_oom) >= 3 and _board is not None:
+                    log.error("main", "heap exhausted 3 times in a minute: rebooting")
+                    _board.reset(False)
             if not callable(task):
                 return
             await asyncio.sleep(delay)
@@ -63,6 +76,8 @@ async def _guard(task, name):
 async def _main(board, charger, proto, tasks, cfg):
     from console import console
 
+    global _board
+    _board = board
     for i, task in enumerate(tasks):
         asyncio.create_task(_guard(task, "task%d" % i))
     asyncio.create_task(board.watch())

@@ -88,7 +88,8 @@ fleet_opts = [
     click.option("--run-dir", help="run directory (default run/<name>)"),
     click.option("--launcher", type=click.Choice(["auto", "c", "python", "subprocess"]), default="auto",
                  show_default=True, help="how instances are started"),
-    click.option("--rom/--no-rom", default=False, help="share the firmware bytecode via a ROMFS image"),
+    click.option("--rom/--no-rom", default=True, show_default=True,
+                 help="share the firmware bytecode via a ROMFS image (--no-rom: .mpy files in each heap)"),
     click.option("--rate", type=float, default=None, help="chargers launched per second (0: all at once)"),
 ]
 

@@ -30,7 +30,7 @@ class FleetError(Exception):
 
 class Fleet:
     def __init__(self, config: FleetConfig, run_dir: Path | None = None, launcher: str = "auto",
-                 rom: bool = False) -> None:
+                 rom: bool = True) -> None:
         self.config = config
         self.run_dir = (run_dir or config.run_dir or Path("run") / config.name).resolve()
         self.launcher = launcher

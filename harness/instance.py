@@ -21,6 +21,15 @@ EXIT_REBOOT = 99  # the unix board exits with this to be restarted (boards/unix/
 CONSOLE_BUFFER = 256 * 1024  # socket buffer: the firmware must never block writing its console
 
 
+def _kib(heap: str) -> int:
+    h = heap.strip().lower()
+    if h.endswith("k"):
+        return int(h[:-1])
+    if h.endswith("m"):
+        return int(h[:-1]) * 1024
+    return int(h) // 1024
+
+
 class Spawner(Protocol):
     """Starts instance processes; `on_exit(pid, returncode)` reports them (negative = signal)."""
 
@@ -117,7 +126,12 @@ class Instance:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, CONSOLE_BUFFER)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CONSOLE_BUFFER)
         env = {"EVFW_IMAGE": str(self.image.root)}
-        argv = [self.micropython, "-X", f"heapsize={self.heap}", str(self.image.boot)]
+        heap = self.heap
+        if (self.flash / "app").is_dir() and _kib(heap) < 512:
+            # A firmware update runs from /app as .mpy files loaded into the heap, not in place
+            # from the shared ROM image: give it the room a board with that much code would have.
+            heap = "512k"
+        argv = [self.micropython, "-X", f"heapsize={heap}", str(self.image.boot)]
         try:
             self.pid = await self.spawner.spawn(argv, str(self.flash), env, theirs.fileno(), self.id[:15])
         finally:

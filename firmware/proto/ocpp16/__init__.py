@@ -2,7 +2,7 @@
 # run it. Beyond Core, each feature profile is a module with install(st) that registers its routes
 # (st.rpc.routes), configuration keys (st.add_feature) and tasks; cfg["ocpp_features"] picks them.
 
-FEATURES = ("smart", "reservation", "locallist", "trigger")   # feature modules installed by default, in this order
+FEATURES = ("smart", "reservation", "locallist", "trigger", "firmware", "security")   # feature modules installed by default, in this order
 
 
 def start(charger, board, cfg):
