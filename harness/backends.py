@@ -200,6 +200,41 @@ class CsmsClient(HttpClient):
         await self.request("POST", "/api/server/start", body={})
 
 
+class YkcClient(HttpClient):
+    """Scenario access to the embedded YKC platform: its decoded frames, waits and commands."""
+
+    def __init__(self, control_url: str, tcp_url: str = "") -> None:
+        super().__init__(control_url)
+        self.tcp_url = tcp_url
+
+    async def records(self, pile: str | None = None, type: str | int | None = None, since: int = 0,
+                      direction: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        data = await self.request("GET", "/api/records", params={"pile": pile, "type": type, "since": since,
+                                                                   "direction": direction, "limit": limit})
+        return list(data["records"] if isinstance(data, dict) else data)
+
+    async def wait_for(self, type: str | int, pile: str | None = None, match: dict[str, Any] | None = None,
+                       timeout: float = 10.0, since: int | str = 0) -> dict[str, Any]:
+        data = await self.request("GET", "/api/wait", params={"type": type, "pile": pile, "match": match,
+                                                                "timeout": timeout, "since": since}, ok=(200, 504))
+        if not isinstance(data, dict) or "type" not in data:   # {"error": "timeout"} (504)
+            raise TimeoutError(f"the platform saw no frame {type} from {pile or 'any pile'} within {timeout:g} s")
+        return dict(data)
+
+    async def command(self, pile: str, name: str, **args: Any) -> dict[str, Any]:
+        """remote_start (gun, ...), remote_stop (gun), reboot, time_sync, billing, params, read, balance..."""
+        return dict(await self.request("POST", f"/api/piles/{pile}/{name}", body=args))
+
+    async def remote_start(self, pile: str, gun: int = 1, wait: float = 10.0) -> dict[str, Any]:
+        return await self.command(pile, "remote_start", gun=gun, wait=wait)
+
+    async def remote_stop(self, pile: str, gun: int = 1, wait: float = 10.0) -> dict[str, Any]:
+        return await self.command(pile, "remote_stop", gun=gun, wait=wait)
+
+    async def restart_server(self, down: float = 1.0) -> None:
+        await self.request("POST", "/api/server/restart", body={"down": down})
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

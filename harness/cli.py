@@ -463,7 +463,7 @@ async def _run_remote(mod: Any, api: str) -> Any:
             csms_client = await r.csms()
         except FleetError:
             csms_client = None
-        return await mod.main(FleetHandle(r, ids, csms_client))
+        return await mod.main(FleetHandle(r, ids, csms_client, await r.ykc()))
     finally:
         await r.close()
 
@@ -478,7 +478,7 @@ async def _run_local(mod: Any, fc: FleetConfig, rd: Path, launcher: str, rom: bo
             st.update("waiting for registration...")
             n = await fleet.wait_booted(timeout)
         out.print(f"{n}/{len(fc.chargers)} chargers registered; running {getattr(mod, '__file__', 'scenario')}")
-        result = await mod.main(FleetHandle(fleet, fleet.ids(), fleet.csms))
+        result = await mod.main(FleetHandle(fleet, fleet.ids(), fleet.csms, fleet.ykc))
         out.print("[green]scenario finished[/green]")
         return result
     finally:

@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from harness.backends import CsmsClient
+from harness.backends import CsmsClient, YkcClient
 from harness.fleet import FleetError
 
 
@@ -42,6 +42,7 @@ class RemoteFleet:
         self.url = api_url.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
         self._csms: CsmsClient | None = None
+        self._ykc: YkcClient | None = None
 
     async def _s(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -62,8 +63,9 @@ class RemoteFleet:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
-        if self._csms is not None:
-            await self._csms.close()
+        for c in (self._csms, self._ykc):
+            if c is not None:
+                await c.close()
 
     async def info(self) -> dict[str, Any]:
         return dict(await self._req("GET", "/api/fleet"))
@@ -133,6 +135,14 @@ class RemoteFleet:
                 raise FleetError("this fleet uses an external CSMS: its records are not available here")
             self._csms = CsmsClient(control, info["csms"]["url"])
         return self._csms
+
+    async def ykc(self) -> YkcClient | None:
+        if self._ykc is None:
+            info = (await self.info()).get("ykc") or {}
+            if not info.get("control"):
+                return None
+            self._ykc = YkcClient(info["control"], info.get("url") or "")
+        return self._ykc
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         s = await self._s()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import fleetfile
-from harness.backends import BackendError, BackendProcess, CsmsClient, csms_process, ykc_process
+from harness.backends import BackendError, BackendProcess, CsmsClient, YkcClient, csms_process, ykc_process
 from harness.console import ConsoleError
 from harness.fleetfile import FleetConfig
 from harness.fwbuild import build
@@ -42,6 +42,7 @@ class Fleet:
         self.csms_url: str | None = config.csms
         self.ykc_url: str | None = None
         self.ykc_control: str | None = None
+        self.ykc: YkcClient | None = None
         self.started_at: float | None = None
         self._subscribers: list[asyncio.Queue[dict[str, Any]]] = []
         self.booted_at: dict[str, float] = {}
@@ -90,6 +91,7 @@ class Fleet:
         if needs_ykc:
             self.ykc_proc = ykc_process(self.run_dir)
             self.ykc_url, self.ykc_control = await self.ykc_proc.start()
+            self.ykc = YkcClient(self.ykc_control, self.ykc_url)
             log.info("embedded YKC platform at %s (control %s)", self.ykc_url, self.ykc_control)
 
     async def wait_booted(self, timeout: float) -> int:
@@ -108,8 +110,9 @@ class Fleet:
             await self.supervisor.shutdown()
         for s in self._subscribers:
             s.put_nowait({"ev": "shutdown"})
-        if self.csms is not None:
-            await self.csms.close()
+        for client in (self.csms, self.ykc):
+            if client is not None:
+                await client.close()
         for p in (self.csms_proc, self.ykc_proc):
             if p is not None:
                 await p.stop()
@@ -194,6 +197,9 @@ class Fleet:
         d = inst.summary()
         d["log"] = list(inst.console.tail)[-50:]
         d["flash"] = str(inst.flash)
+        d["protocol"] = inst.config.get("protocol", "ocpp16")
+        if "pile_code" in inst.config:
+            d["pile_code"] = inst.config["pile_code"]
         d["port"] = self._sup().bridges[cid].path if cid in self._sup().bridges else None
         d["exits"] = [{"pid": e.pid, "why": e.why, "at": e.at} for e in inst.exits[-10:]]
         return d

@@ -114,7 +114,7 @@ async def fleet(evfleet_server: FleetThread) -> AsyncIterator[Any]:
             csms = await remote.csms()
         except FleetError:
             csms = None
-        yield FleetHandle(remote, ids, csms)
+        yield FleetHandle(remote, ids, csms, await remote.ykc())
     finally:
         await remote.close()
 

@@ -107,10 +107,11 @@ class Charger:
 class FleetHandle:
     """Fleet-wide helpers on top of the control API."""
 
-    def __init__(self, api: Any, ids: list[str], csms: CsmsClient | None = None) -> None:
+    def __init__(self, api: Any, ids: list[str], csms: CsmsClient | None = None, ykc: Any = None) -> None:
         self.api = api
         self.ids = ids
         self.csms = csms            # the embedded CSMS (records, waits, remote calls), or None
+        self.ykc = ykc              # the embedded YKC platform (frames, waits, commands), or None
 
     def __getitem__(self, cid: str) -> Charger:
         if cid not in self.ids:
