@@ -91,6 +91,8 @@ fleet_opts = [
     click.option("--rom/--no-rom", default=True, show_default=True,
                  help="share the firmware bytecode via a ROMFS image (--no-rom: .mpy files in each heap)"),
     click.option("--rate", type=float, default=None, help="chargers launched per second (0: all at once)"),
+    click.option("--shards", type=int, default=0, show_default=True,
+                 help="supervisor processes to split the fleet across (0: one per 2500 chargers)"),
 ]
 
 
@@ -105,7 +107,8 @@ def with_fleet_opts(fn: Any) -> Any:
 @click.option("--detach", is_flag=True, help="run the fleet in the background and return once it is up")
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="seconds to wait for boot")
 def up(file: str | None, count: int | None, protocol: str, csms: str | None, connectors: int, name: str,
-       run_dir: str | None, launcher: str, rom: bool, rate: float | None, detach: bool, timeout: float) -> None:
+       run_dir: str | None, launcher: str, rom: bool, rate: float | None, shards: int, detach: bool,
+       timeout: float) -> None:
     """Bring a fleet up (from -f FLEET.yaml or --count N) and serve its control API."""
     fc = _fleet_config(file, count, protocol, csms, connectors, name)
     if rate is not None:
@@ -116,7 +119,7 @@ def up(file: str | None, count: int | None, protocol: str, csms: str | None, con
     if detach:
         _detach(rd, timeout)
         return
-    _run(_serve(fc, rd, launcher, rom, timeout))
+    _run(_serve(fc, rd, launcher, rom, timeout, shards))
 
 
 def _detach(rd: Path, timeout: float) -> None:
@@ -142,10 +145,10 @@ def _detach(rd: Path, timeout: float) -> None:
     out.print(f"fleet up: {state.get('chargers')} chargers, API {state.get('api')}, run dir {rd}")
 
 
-async def _serve(fc: FleetConfig, rd: Path, launcher: str, rom: bool, timeout: float) -> None:
+async def _serve(fc: FleetConfig, rd: Path, launcher: str, rom: bool, timeout: float, shards: int = 0) -> None:
     from harness.httpapi import HttpApi
 
-    fleet = Fleet(fc, rd, launcher, rom)
+    fleet = Fleet(fc, rd, launcher, rom, shards)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -170,15 +173,16 @@ async def _serve(fc: FleetConfig, rd: Path, launcher: str, rom: bool, timeout: f
             launched = prog.add_task("launched  ", total=len(fc.chargers))
             booted = prog.add_task("registered", total=len(fc.chargers))
             starter = asyncio.create_task(fleet.start(progress=lambda d, n: prog.update(launched, completed=d)))
-            while not starter.done() or fleet.supervisor is None:
+            while not starter.done():
                 await asyncio.sleep(0.1)
                 if stop.is_set():
                     break
             await starter
             deadline = time.monotonic() + timeout
             while not stop.is_set():
-                sup = fleet.supervisor
-                n = sum(1 for i in sup.instances.values() if i.state.registered) if sup else 0
+                n = (await fleet.info())["registered"]
+                if fleet.shardset is not None:
+                    prog.update(launched, completed=len(fc.chargers))
                 prog.update(booted, completed=n)
                 state["registered"] = n
                 save()
@@ -415,7 +419,8 @@ def power_cut(charger_ids: tuple[str, ...], name: str, run_dir: str | None) -> N
 @with_fleet_opts
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="seconds to wait for boot")
 def run(scenario: str, file: str | None, count: int | None, protocol: str, csms: str | None, connectors: int,
-        name: str, run_dir: str | None, launcher: str, rom: bool, rate: float | None, timeout: float) -> None:
+        name: str, run_dir: str | None, launcher: str, rom: bool, rate: float | None, shards: int,
+        timeout: float) -> None:
     """Run a scenario script: against the running fleet, or a fleet brought up just for it."""
     from harness.scenario import load_scenario
 
@@ -433,7 +438,7 @@ def run(scenario: str, file: str | None, count: int | None, protocol: str, csms:
         rd = run_dir_for(fc.name, run_dir)
         if find_fleet(fc.name, rd) is not None:
             fail(f"a fleet is already up in {rd}; run the scenario against it without -f/--count")
-        result = _run(_run_local(mod, fc, rd, launcher, rom, timeout))
+        result = _run(_run_local(mod, fc, rd, launcher, rom, timeout, shards))
     if result is not None:
         out.print_json(json.dumps(result, default=str))
 
@@ -468,10 +473,11 @@ async def _run_remote(mod: Any, api: str) -> Any:
         await r.close()
 
 
-async def _run_local(mod: Any, fc: FleetConfig, rd: Path, launcher: str, rom: bool, timeout: float) -> Any:
+async def _run_local(mod: Any, fc: FleetConfig, rd: Path, launcher: str, rom: bool, timeout: float,
+                     shards: int = 0) -> Any:
     from harness.scenario import FleetHandle
 
-    fleet = Fleet(fc, rd, launcher, rom)
+    fleet = Fleet(fc, rd, launcher, rom, shards)
     try:
         with out.status(f"bringing up {len(fc.chargers)} chargers...") as st:
             await fleet.start(progress=lambda d, n: st.update(f"launched {d}/{n}"))

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from harness.backends import CsmsClient, YkcClient
-from harness.fleet import FleetError
+from harness.errors import FleetError
 
 
 def run_dir_for(name: str = "fleet", run_dir: str | Path | None = None) -> Path:

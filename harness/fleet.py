@@ -16,26 +16,26 @@ from typing import Any
 from harness import fleetfile
 from harness.backends import BackendError, BackendProcess, CsmsClient, YkcClient, csms_process, ykc_process
 from harness.console import ConsoleError
+from harness.errors import FleetError
 from harness.fleetfile import FleetConfig
 from harness.fwbuild import build
 from harness.instance import Instance
+from harness.shards import ShardSet, shard_count
 from harness.supervisor import Progress, Supervisor
 
 log = logging.getLogger("evfleet")
 
 
-class FleetError(Exception):
-    """A control request that cannot be done (unknown charger, bad argument, timeout...)."""
-
-
 class Fleet:
     def __init__(self, config: FleetConfig, run_dir: Path | None = None, launcher: str = "auto",
-                 rom: bool = True) -> None:
+                 rom: bool = True, shards: int = 0) -> None:
         self.config = config
         self.run_dir = (run_dir or config.run_dir or Path("run") / config.name).resolve()
         self.launcher = launcher
         self.rom = rom
         self.supervisor: Supervisor | None = None
+        self.shards = shards            # 0: one supervisor up to a few thousand chargers, then split
+        self.shardset: ShardSet | None = None
         self.csms_proc: BackendProcess | None = None
         self.ykc_proc: BackendProcess | None = None
         self.csms: CsmsClient | None = None
@@ -54,6 +54,15 @@ class Fleet:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         image = build("unix", romfs=self.rom)
         await self._start_backends()
+        k = shard_count(len(self.config.chargers), self.shards)
+        if k > 1:
+            for spec in self.config.chargers:
+                self._point_at_backend(spec.config)
+            self.shardset = ShardSet(self.config, self.run_dir, k, self.launcher, self.rom)
+            await self.shardset.start()
+            if wait_booted:
+                await self.wait_booted(wait_booted)
+            return
         sup = Supervisor(self.run_dir, image, self.launcher, self.config.restart, self.config.capture, self.rom)
         await sup.open()
         sup.listeners.append(self._on_event)
@@ -96,6 +105,13 @@ class Fleet:
 
     async def wait_booted(self, timeout: float) -> int:
         """Wait until every charger is registered with its back-end; returns how many are."""
+        if self.shardset is not None:
+            deadline = time.monotonic() + timeout
+            while True:
+                n = sum(i["registered"] for i in await self.shardset.infos())
+                if n == len(self.config.chargers) or time.monotonic() > deadline:
+                    return n
+                await asyncio.sleep(0.3)
         sup = self._sup()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -106,6 +122,8 @@ class Fleet:
         return sum(1 for i in sup.instances.values() if i.state.registered)
 
     async def shutdown(self) -> None:
+        if self.shardset is not None:
+            await self.shardset.shutdown()
         if self.supervisor is not None:
             await self.supervisor.shutdown()
         for s in self._subscribers:
@@ -131,6 +149,10 @@ class Fleet:
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         """Every charger event (status, transactions, link, exits) as it happens."""
+        if self.shardset is not None:
+            async for ev in self.shardset.events():
+                yield ev
+            return
         q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._subscribers.append(q)
         try:
@@ -156,9 +178,24 @@ class Fleet:
         return inst
 
     def ids(self) -> list[str]:
+        if self.shardset is not None:
+            return [c.id for c in self.config.chargers]
         return list(self._sup().instances)
 
     async def info(self) -> dict[str, Any]:
+        if self.shardset is not None:
+            parts = await self.shardset.infos()
+            out = {"name": self.config.name, "run_dir": str(self.run_dir), "pid": os.getpid(),
+                   "started_at": self.started_at, "launcher": parts[0]["launcher"] if parts else "?",
+                   "shards": [{"pid": p["pid"], "chargers": p["chargers"], "registered": p["registered"]}
+                              for p in parts],
+                   "csms": {"url": self.csms_url, "embedded": self.csms_proc is not None,
+                            "control": self.csms.base if self.csms else None},
+                   "ykc": {"url": self.ykc_url, "control": self.ykc_control} if self.ykc_url else None,
+                   "ports": [x for p in parts for x in p["ports"]]}
+            for k in ("chargers", "running", "online", "registered", "restarts"):
+                out[k] = sum(p[k] for p in parts)
+            return out
         sup = self._sup()
         insts = list(sup.instances.values())
         return {"name": self.config.name, "run_dir": str(self.run_dir), "pid": os.getpid(),
@@ -173,6 +210,8 @@ class Fleet:
 
     async def chargers(self, live: bool = False) -> list[dict[str, Any]]:
         """Summaries of every charger; live=True also asks each for power and energy now."""
+        if self.shardset is not None:
+            return await self.shardset.chargers(live)
         insts = list(self._sup().instances.values())
         out = [i.summary() for i in insts]
         if live:
@@ -193,6 +232,8 @@ class Fleet:
                 for c in snap.get("connectors", []) if c.get("conn")}
 
     async def charger(self, cid: str) -> dict[str, Any]:
+        if self.shardset is not None:
+            return await self.shardset.of(cid).charger(cid)
         inst = self._inst(cid)
         d = inst.summary()
         d["log"] = list(inst.console.tail)[-50:]
@@ -206,6 +247,8 @@ class Fleet:
 
     async def console(self, cid: str, cmd: str, args: list[Any] | None = None, timeout: float = 10.0) -> Any:
         """Run a console command on a charger (what a technician types, as a machine request)."""
+        if self.shardset is not None:
+            return await self.shardset.of(cid).console(cid, cmd, args, timeout)
         inst = self._inst(cid)
         bridge = self._sup().bridges.get(cid)
         waited = 0.0
@@ -218,6 +261,8 @@ class Fleet:
             raise FleetError(str(e) or f"{cid}: {cmd} timed out") from None
 
     async def wait_status(self, cid: str, conn: int, status: str, timeout: float = 30.0) -> dict[str, Any]:
+        if self.shardset is not None:
+            return await self.shardset.of(cid).wait_status(cid, conn, status, timeout)
         inst = self._inst(cid)
         try:
             await inst.wait_status(conn, status, timeout)
@@ -227,6 +272,8 @@ class Fleet:
 
     async def wait_event(self, cid: str, kind: str, match: dict[str, Any] | None = None,
                          timeout: float = 30.0) -> dict[str, Any]:
+        if self.shardset is not None:
+            return await self.shardset.of(cid).wait_event(cid, kind, match, timeout)
         inst = self._inst(cid)
         want = match or {}
 
@@ -240,19 +287,27 @@ class Fleet:
 
     async def reboot(self, cid: str) -> dict[str, Any]:
         """Power-cycle a charger (like pulling the plug and putting it back)."""
+        if self.shardset is not None:
+            return await self.shardset.of(cid).reboot(cid)
         await self._sup().reboot(cid)
         return {"id": cid, "pid": self._inst(cid).pid}
 
     async def power_cut(self, cid: str) -> dict[str, Any]:
+        if self.shardset is not None:
+            return await self.shardset.of(cid).power_cut(cid)
         inst = self._inst(cid)
         inst.power_cut()
         return {"id": cid}
 
     async def stop_charger(self, cid: str) -> dict[str, Any]:
+        if self.shardset is not None:
+            return await self.shardset.of(cid).stop_charger(cid)
         await self._inst(cid).stop()
         return {"id": cid, "running": False}
 
     async def start_charger(self, cid: str) -> dict[str, Any]:
+        if self.shardset is not None:
+            return await self.shardset.of(cid).start_charger(cid)
         inst = self._inst(cid)
         if inst.pid is None:
             inst.restart = self.config.restart
@@ -260,11 +315,15 @@ class Fleet:
         return {"id": cid, "pid": inst.pid}
 
     async def attach(self, cid: str) -> dict[str, Any]:
+        if self.shardset is not None:
+            return await self.shardset.of(cid).attach(cid)
         self._inst(cid)
         path = await self._sup().attach(cid)
         return {"id": cid, "port": path, "link": str(self.run_dir / "ports" / cid)}
 
     async def detach(self, cid: str) -> dict[str, Any]:
+        if self.shardset is not None:
+            return await self.shardset.of(cid).detach(cid)
         self._inst(cid)
         return {"id": cid, "released": await self._sup().detach(cid)}
 
@@ -286,6 +345,9 @@ class Fleet:
             raise FleetError(str(e)) from None
 
     async def reboot_all(self) -> dict[str, Any]:
+        if self.shardset is not None:
+            res = await asyncio.gather(*(c.reboot_all() for c in self.shardset.clients))
+            return {"rebooted": sum(r["rebooted"] for r in res)}
         ids = self.ids()
         await asyncio.gather(*(self._sup().reboot(i) for i in ids))
         return {"rebooted": len(ids)}
