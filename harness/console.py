@@ -20,6 +20,10 @@ class ConsoleError(Exception):
     """A console request failed: the firmware answered with an error, timed out, or is gone."""
 
 
+class ConsoleTimeout(ConsoleError):
+    """No answer in time (the firmware is busy, rebooting, or its console is in raw REPL mode)."""
+
+
 EventSink = Callable[[dict[str, Any]], None]
 TextSink = Callable[[bytes], None]
 
@@ -37,6 +41,7 @@ class ConsoleLink:
         self._out = bytearray()
         self._writing = False
         self._next_id = 0
+        self.framed = False   # the firmware takes length-prefixed requests ("frames on")
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self.bridge: Callable[[bytes], None] | None = None  # user pty: gets every non-record byte
         self.rx_bytes = 0
@@ -49,6 +54,7 @@ class ConsoleLink:
         self.detach()
         os.set_blocking(fd, False)
         self.fd = fd
+        self.framed = False   # a new firmware process: lines until it says it takes frames
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(fd, self._readable)
         self.closed.clear()
@@ -188,11 +194,23 @@ class ConsoleLink:
         rid = self._next_id
         fut: asyncio.Future[Any] = self._loop.create_future()
         self._waiting[rid] = fut
+        req = {"id": rid, "cmd": cmd, "args": list(args)} if args else {"id": rid, "cmd": cmd}
+        body = json.dumps(req, separators=(",", ":")).encode()
         try:
-            self.write(RS + json.dumps({"id": rid, "cmd": cmd, "args": list(args)}).encode() + b"\r\n")
+            if self.framed and len(body) <= 4096:
+                # One exact read on the firmware side instead of a poll and a read per byte.
+                self.write(b"\x1f\x1e%04x" % len(body) + body)
+            else:
+                self.write(RS + body + b"\r\n")
         except ConsoleError as e:
             self._waiting.pop(rid, None)
             fut.set_exception(e)
+        return fut
+
+    def notify(self, cmd: str, *args: Any) -> asyncio.Future[Any]:
+        """A request whose answer nobody awaits (its failure is fine: the process may be gone)."""
+        fut = self.send(cmd, *args)
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
         return fut
 
     async def request(self, cmd: str, *args: Any, timeout: float = 10.0) -> Any:
@@ -200,4 +218,4 @@ class ConsoleLink:
         try:
             return await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:
-            raise ConsoleError(f"{self.name}: no answer to {cmd!r} within {timeout:g} s") from None
+            raise ConsoleTimeout(f"{self.name}: no answer to {cmd!r} within {timeout:g} s") from None

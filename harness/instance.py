@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness import flash as flashdir
-from harness.console import ConsoleError, ConsoleLink
+from harness.console import ConsoleLink, ConsoleTimeout
 from harness.fwbuild import Image
 
 EXIT_REBOOT = 99  # the unix board exits with this to be restarted (boards/unix/board.py)
@@ -145,14 +145,19 @@ class Instance:
         self.stopped.clear()
         self.running.set()
         # Subscribe before the firmware reads its console: the requests wait in the socket.
-        self.console.send("events", "on")
+        self.console.notify("events", "on")
         if not self.human:
-            self.console.send("events", "off", "human")
+            self.console.notify("events", "off", "human")
         if self.capture:
-            self.console.send("capture", "on")
+            self.console.notify("capture", "on")
+        self.console.notify("frames", "on").add_done_callback(self._framed)
         # Events before the subscription were not seen: seed the mirror from a snapshot.
-        snap = self.console.send("status")
-        snap.add_done_callback(self._seed)
+        self.console.notify("status").add_done_callback(self._seed)
+
+    def _framed(self, fut: asyncio.Future[Any]) -> None:
+        # Firmware that knows framed requests gets them from now on; older firmware keeps lines.
+        if not fut.cancelled() and fut.exception() is None:
+            self.console.framed = True
 
     def _seed(self, fut: asyncio.Future[Any]) -> None:
         if fut.cancelled() or fut.exception() is not None:
@@ -236,12 +241,13 @@ class Instance:
             await asyncio.wait_for(self.running.wait(), timeout)
         try:
             return await self.console.request(cmd, *args, timeout=timeout)
-        except ConsoleError:
+        except ConsoleTimeout:
             if self.human or self.console.fd is None:
                 raise
-            # Someone left the console in mpremote's raw REPL (Ctrl-A): Ctrl-B brings it back
-            # to the command console (and is harmless there); then ask once more.
-            self.console.write(b"\r\x02")
+            # Someone left the console in mpremote's raw REPL (Ctrl-A), maybe mid raw-paste:
+            # Ctrl-C aborts a paste and clears the buffer, Ctrl-B leaves raw mode (all harmless
+            # at the command prompt); then ask once more.
+            self.console.write(b"\r\x03\x03\x02")
             return await self.console.request(cmd, *args, timeout=timeout)
 
     # -- events and state ----------------------------------------------------------------------

@@ -48,6 +48,9 @@ class PtyBridge:
             return
         if not data:
             return
+        data = data.replace(b"\x1f", b"")   # the harness's frame marker is not for people to type
+        if not data:
+            return
         if b"\x01" in data:
             self.raw_repl = True
         if b"\x02" in data:

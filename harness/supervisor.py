@@ -193,7 +193,7 @@ class Supervisor:
         inst.console.bridge = bridge.to_user
         if inst.pid is not None:
             # A person at a terminal wants the log lines and a prompt.
-            inst.console.send("events", "on", "human")
+            inst.console.notify("events", "on", "human")
         inst.human = True
         return path
 
@@ -206,5 +206,5 @@ class Supervisor:
         inst.human = False
         bridge.close()
         if inst.pid is not None:
-            inst.console.send("events", "off", "human")
+            inst.console.notify("events", "off", "human")
         return True

@@ -70,7 +70,7 @@ class Connector:
         return st.NO_ERROR
 
     def _on_pilot(self, state):
-        log.info("conn%d" % self.id, "pilot %s" % state)
+        log.debug("conn%d" % self.id, "pilot %s" % state)
         ch = self.charger
         if state == "A":
             if self.tx is not None and ch.stop_on_ev_disconnect:

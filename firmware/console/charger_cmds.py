@@ -76,6 +76,12 @@ def _params(args, start):
     return out
 
 
+def _brief(n):
+    # What a hardware command changed, without the cost of a full status snapshot.
+    c = _ch.connectors[n]
+    return {"conn": n, "status": c.status, "error": c.error, "pilot": c.pilot()}
+
+
 def _do(fn, *a, **kw):
     try:
         return fn(*a, **kw)
@@ -96,7 +102,7 @@ def _status(args):
 def _plug(args):
     n = _conn(args)
     _do(_sim().plug, n, **_params(args, 1))
-    return _ch.snapshot()[n]
+    return _brief(n)
 
 
 @command("unplug", "unplug <conn> [ev]", "unplug the cable (or only its EV end, 'ev')")
@@ -104,7 +110,7 @@ def _unplug(args):
     n = _conn(args)
     ev_only = arg_choice(args, 1, "side", ("ev", "all"), "all") == "ev"
     _do(_sim().unplug, n, ev_only)
-    return _ch.snapshot()[n]
+    return _brief(n)
 
 
 @command("swipe", "swipe <conn> <idTag>", "present an RFID card (conn 0: reader not tied to a connector)")

@@ -73,6 +73,12 @@ class _Console:
                 await asyncio.sleep_ms(1000)
                 continue
             self.last_rx = time.ticks_ms()
+            if chunk[0] == 0x1F and len(chunk) > 1 and self.raw is None:
+                try:
+                    self.request(HARNESS, bytes(chunk[1:]))
+                except Exception as e:
+                    log.exc("console", e, "frame")
+                continue
             i = 0
             n = len(chunk)
             while i < n:
@@ -229,12 +235,13 @@ class _Console:
         subs = self.subs
         if not (subs[0] or subs[1] or subs[2]):
             return
-        rec = records.event(kind, data)
         human = None
         if subs[HUMAN]:
-            kv = ["%s=%s" % (k, commands.value_text(rec[k])) for k in sorted(rec) if k != "ev"]
-            human = "* %s %s" % (kind, " ".join(kv))
-        self._fan(human, rec)
+            rec = records.event(kind, data)
+            human = "* %s %s" % (kind, " ".join("%s=%s" % (k, commands.value_text(rec[k])) for k in sorted(rec) if k != "ev"))
+        # Machine channels: model events are plain JSON data already, so the record text is
+        # built directly (this runs for every status change of every charger in a fleet).
+        self._fan(human, records.event_text(kind, data) if (subs[1] or subs[2]) else None)
 
     def log_line(self, lvl, tag, msg):
         # The log sink: text for the human channel, {"ev":"log"} records for machine channels.
@@ -244,19 +251,20 @@ class _Console:
         try:
             name = log.NAMES.get(lvl, str(lvl))
             human = "%s %s: %s" % (name[0].upper(), tag, msg) if self.subs[HUMAN] else None
-            rec = records.log_record(name, tag, msg) if (self.subs[1] or self.subs[2]) else None
+            rec = records.log_text(name, tag, msg) if (self.subs[1] or self.subs[2]) else None
             self._fan(human, rec)
         finally:
             self._in_sink = False
 
     def _fan(self, human, rec):
         # One write: human text (with the prompt line redrawn) plus one record per machine channel.
+        # rec is the record's JSON text (bytes).
         out = self._human(human) + self.ed.take() if human is not None else b""
         if rec is not None:
             if self.subs[HARNESS]:
-                out += records.frame(HARNESS, rec)
+                out += b"\x1e" + rec + b"\r\n"
             if self.subs[PLAIN]:
-                out += records.frame(PLAIN, rec)
+                out += rec + b"\r\n"
         if out:
             self.io.write(out)
 
@@ -297,6 +305,13 @@ def _events(args):
     if args:
         c.subs[ch] = arg_choice(args, 0, "on|off", ("on", "off")) == "on"
     return {"events": "on" if c.subs[ch] else "off", "channel": records.NAMES[ch]}
+
+
+@command("frames", "frames [on|off]", "length-prefixed requests (the harness's fast path)")
+def _frames(args):
+    if args:
+        _con.io.frames = arg_choice(args, 0, "on|off", ("on", "off")) == "on"
+    return {"frames": "on" if _con.io.frames else "off"}
 
 
 @command("echo", "echo [on|off]", "echo and prompt of typed lines (off for programs)")

@@ -55,6 +55,27 @@ def log_record(lvl_name, tag, msg):
     return {"ev": "log", "lvl": lvl_name, "tag": tag, "msg": msg}
 
 
+def log_text(lvl_name, tag, msg):
+    # The JSON text of a log record, built directly (no dict, no deep copy).
+    return ('{"ev":"log","lvl":"%s","tag":"%s","msg":%s}' % (lvl_name, tag, json.dumps(str(msg)))).encode()
+
+
+def event_text(kind, data):
+    # The JSON text of an event record. Model events carry plain JSON data; anything else is
+    # made JSON-safe first.
+    if data is None:
+        return ('{"ev":"%s"}' % kind).encode()
+    if not isinstance(data, dict):
+        return dumps(event(kind, data)).encode()
+    try:
+        body = json.dumps(data)
+    except (TypeError, ValueError):
+        body = dumps(data)
+    if body == "{}":
+        return ('{"ev":"%s"}' % kind).encode()
+    return ('{"ev":"%s",%s' % (kind, body[1:])).encode()
+
+
 def frame(channel, obj):
     # The bytes of one record for a machine channel (HARNESS or PLAIN).
     js = dumps(obj).encode()

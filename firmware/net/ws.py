@@ -23,6 +23,7 @@ _MAX_HEAD = const(4096)  # bytes of 101 response we accept: a server cannot make
 _CLOSE_WAIT_MS = const(2000)  # how long to wait for the peer's close frame before dropping TCP
 _CHUNK = const(64)  # masking granularity: one small long-int XOR per 64 bytes, ~7x a byte loop
 _SKIP = const(256)  # scratch size for discarding an oversized payload
+_WHOLE = const(4096)  # frames up to this size are masked in one go (bounded temporary memory)
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _WANT = (
@@ -62,6 +63,11 @@ def _b64(b):
 # would cost ~0.3 us each on unix and ten times that on an ESP32.
 def _mask(buf, off, data, key):
     n = len(data)
+    if 0 < n <= _WHOLE:
+        # OCPP messages are small: one long-int XOR over the whole payload is 3x faster still.
+        k = (key * ((n >> 2) + 1))[:n]
+        buf[off : off + n] = (int.from_bytes(data, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")
+        return
     mv = memoryview(data)
     i = 0
     if n >= _CHUNK:

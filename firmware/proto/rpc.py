@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import time
 from micropython import const
 import bus
 import log
@@ -51,7 +52,7 @@ class Rpc:
         return "%s-%d" % (self._prefix, self._n)
 
     async def _send(self, frame):
-        text = json.dumps(frame)
+        text = frame if isinstance(frame, str) else json.dumps(frame)
         ws = self.ws
         if ws is None:
             raise NotConnected()
@@ -61,10 +62,9 @@ class Rpc:
 
     async def call(self, action, payload, timeout_ms=None, on_result=None):
         # Send a CALL and wait for its answer; only one is outstanding at any time (OCPP-J 4.1.1).
+        # payload is a dict, or its JSON text when the caller built it already.
         # on_result(payload) runs inside the reader, before the next frame is handled: state the
         # answer creates (a transaction id) exists before the back-end's next CALL can use it.
-        import time
-
         async with self._lock:
             if self.ws is None:
                 raise NotConnected()
@@ -75,7 +75,10 @@ class Rpc:
             self._got.clear()
             t0 = time.ticks_ms()
             try:
-                await self._send([_CALL, mid, action, payload])
+                if isinstance(payload, str):   # already JSON (hot paths build it by template)
+                    await self._send('[2,"%s","%s",%s]' % (mid, action, payload))
+                else:
+                    await self._send([_CALL, mid, action, payload])
                 await asyncio.wait_for_ms(self._got.wait(), timeout_ms or self.timeout_ms)
             except asyncio.TimeoutError:
                 raise CallTimeout("%s %s got no answer" % (action, mid))

@@ -10,6 +10,11 @@ import store.kv as kv
 _COMPACT_LINES = const(400)
 
 
+def _ref(ref):
+    # A message's reference as JSON: an int (OCPP transaction ref), a string (a YKC trade number).
+    return str(ref) if isinstance(ref, int) else json.dumps(ref)
+
+
 class TxQueue:
     def __init__(self, path="/txq.log", limit=500):
         self.path = path
@@ -63,7 +68,11 @@ class TxQueue:
             log.error("txq", "queue full (%d): %s dropped" % (self.limit, action))
             return False
         self.seq += 1
-        self._append({"n": self.seq, "a": action, "p": payload, "r": ref})
+        # payload may be JSON text already (built by template): the line embeds it as is.
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        with open(self.path, "a") as f:
+            f.write('{"n":%d,"a":"%s","r":%s,"p":%s}\n' % (self.seq, action, _ref(ref), text))
+        self._lines += 1
         self.items.append([self.seq, action, payload, ref])
         return True
 
@@ -87,7 +96,9 @@ class TxQueue:
                 self._append({"d": seq})
                 self.items.pop(i)
                 break
-        if not self.items or self._lines > _COMPACT_LINES:
+        # Rewriting the journal costs a file rewrite: only when nothing is left at all (the file
+        # just goes) or when it has grown long; an emptied queue with a live id mapping waits.
+        if (not self.items and not self.ids) or self._lines > _COMPACT_LINES:
             self._compact()
 
     def map_id(self, ref, tx_id):
@@ -97,6 +108,8 @@ class TxQueue:
     def unmap(self, ref):
         if self.ids.pop(ref, None) is not None:
             self._append({"u": ref})
+            if not self.items and not self.ids:
+                self._compact()
 
     def has_ref(self, ref):
         for item in self.items:
@@ -118,6 +131,7 @@ class TxQueue:
             for ref, tx_id in self.ids.items():
                 f.write(json.dumps({"m": ref, "id": tx_id}) + "\n")
             for seq, action, payload, ref in self.items:
-                f.write(json.dumps({"n": seq, "a": action, "p": payload, "r": ref}) + "\n")
+                text = payload if isinstance(payload, str) else json.dumps(payload)
+                f.write('{"n":%d,"a":"%s","r":%s,"p":%s}\n' % (seq, action, _ref(ref), text))
         kv.rename(tmp, self.path)
         self._lines = len(self.items) + len(self.ids)

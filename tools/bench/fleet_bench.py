@@ -119,7 +119,9 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
         me = os.getpid()
         csms_pid = fleet.csms_proc.pid
         stats0 = await fleet.csms.stats()
-        cpu0 = sum(cpu_s(p) for p in pids) + cpu_s(me)
+        inst0 = sum(cpu_s(p) for p in pids)
+        me0 = cpu_s(me)
+        cpu0 = inst0 + me0
         csms_cpu0 = cpu_s(csms_pid)
         t_start = time.monotonic()
         until = t_start + window
@@ -129,7 +131,9 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
         await asyncio.gather(_probe_console(fleet, ids, until, console_rtt), _probe_ocpp(fleet, ids, until, ocpp_rtt))
         elapsed = time.monotonic() - t_start
         pids = fleet_pids(fleet)
-        cpu1 = sum(cpu_s(p) for p in pids) + cpu_s(me)
+        inst1 = sum(cpu_s(p) for p in pids)
+        me1 = cpu_s(me)
+        cpu1 = inst1 + me1
         csms_cpu1 = cpu_s(csms_pid)
         stats1 = await fleet.csms.stats()
         inst_pss = sum(pss_kib(p) for p in pids)
@@ -142,6 +146,8 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
             "harness_pss_mib": round(harness_pss / 1024, 1),
             "csms_pss_mib": round(pss_kib(csms_pid) / 1024, 1),
             "fleet_cpu_pct": round(100 * (cpu1 - cpu0) / elapsed, 2),
+            "instances_cpu_pct": round(100 * (inst1 - inst0) / elapsed, 2),
+            "harness_cpu_pct": round(100 * (me1 - me0) / elapsed, 2),
             "csms_cpu_pct": round(100 * (csms_cpu1 - csms_cpu0) / elapsed, 2),
             "console_rtt_ms": {"n": len(console_rtt), "p50": round(pct(console_rtt, 0.5), 2),
                                "p99": round(pct(console_rtt, 0.99), 2)},
@@ -167,7 +173,7 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
 
 def format_row(r: dict[str, Any]) -> str:
     return (f"{r['chargers']:>6} chargers: booted {r.get('booted')} in {r.get('boot_s')} s | "
-            f"PSS {r.get('fleet_pss_mib')} MiB ({r.get('pss_per_charger_kib')} KiB/charger; CSMS "
+            f"PSS {r.get('fleet_pss_mib')} MiB (instances {r.get('instances_pss_mib')}, harness {r.get('harness_pss_mib')}) ({r.get('pss_per_charger_kib')} KiB/charger; CSMS "
             f"{r.get('csms_pss_mib')} MiB) | CPU {r.get('fleet_cpu_pct')} % of a core (CSMS {r.get('csms_cpu_pct')} %) | "
             f"console p50/p99 {r['console_rtt_ms']['p50']}/{r['console_rtt_ms']['p99']} ms | "
             f"OCPP p50/p99 {r['ocpp_rtt_ms']['p50']}/{r['ocpp_rtt_ms']['p99']} ms | {r.get('messages_per_s')} msg/s")

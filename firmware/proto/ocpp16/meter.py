@@ -54,17 +54,37 @@ def meter_value(st, conn, measurands, context, when=None):
     return {"timestamp": iso(ch.clock.now() if when is None else when), "sampledValue": sv}
 
 
+_SV = '{"value":"%s","context":"%s","format":"Raw","measurand":"%s","location":"%s","unit":"%s"}'
+
+
+def meter_value_json(st, conn, measurands, context, when=None):
+    # The same MeterValue as JSON text, built by template: this runs for every sample of every
+    # transaction, and skipping the dicts and json.dumps halves its cost.
+    ch = st.charger
+    c = ch.connectors[conn]
+    r = ch.meter(conn)
+    parts = []
+    for m in measurands:
+        v = _value(c, r, m)
+        if v is not None:
+            unit, loc = _UNITS[m]
+            parts.append(_SV % (v, context, m, loc, unit))
+    if not parts:
+        return None
+    return '{"timestamp":"%s","sampledValue":[%s]}' % (iso(ch.clock.now() if when is None else when), ",".join(parts))
+
+
 def queue_sample(st, conn, measurands, context, when=None):
     # Transaction meter values go through the flash queue; others are sent if we are online.
     c = st.charger.connectors[conn]
-    mv = meter_value(st, conn, measurands, context, when)
-    if not mv["sampledValue"]:
+    mv = meter_value_json(st, conn, measurands, context, when)
+    if mv is None:
         return
     if c.tx is not None:
-        st.queue.push("MeterValues", {"connectorId": conn, "transactionId": 0, "meterValue": [mv]}, c.tx.ref)
+        st.queue.push("MeterValues", '{"connectorId":%d,"transactionId":0,"meterValue":[%s]}' % (conn, mv), c.tx.ref)
         st.wake_tx.set()
     elif st.registered and st.online:
-        asyncio.create_task(_send_now(st, {"connectorId": conn, "meterValue": [mv]}))
+        asyncio.create_task(_send_now(st, '{"connectorId":%d,"meterValue":[%s]}' % (conn, mv)))
 
 
 async def _send_now(st, payload):

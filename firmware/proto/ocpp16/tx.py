@@ -48,14 +48,18 @@ async def sender(st):
             await st.wake_tx.wait()
             st.wake_tx.clear()
             continue
-        seq, action, payload, ref = q.head()
+        item = q.head()
+        seq, action, payload, ref = item
         if ref is not None and action != "StartTransaction":
             tx_id = q.ids.get(ref)
             if tx_id is None:
                 log.error("tx", "%s for transaction %s dropped: its start was never accepted" % (action, ref))
                 q.done(seq)
                 continue
-            payload["transactionId"] = tx_id
+            if isinstance(payload, str):   # JSON text from a template: the id goes in as text
+                payload = item[2] = payload.replace('"transactionId":0', '"transactionId":%d' % tx_id, 1)
+            else:
+                payload["transactionId"] = tx_id
         try:
             res = await st.rpc.call(action, payload,
                                     on_result=lambda r: _confirmed(st, action, payload, ref, r))
