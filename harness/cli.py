@@ -499,8 +499,9 @@ async def _run_local(mod: Any, fc: FleetConfig, rd: Path, launcher: str, rom: bo
 @click.option("--run-dir", default="run/bench", show_default=True)
 @click.option("--rom/--no-rom", default=True, help="share the firmware bytecode via a ROMFS image")
 @click.option("--launcher", type=click.Choice(["auto", "c", "python", "subprocess"]), default="auto")
+@click.option("--shards", type=int, default=0, show_default=True, help="supervisor processes (0: automatic)")
 def bench(sizes: str, json_out: str | None, window: float, warmup: float, run_dir: str, rom: bool,
-          launcher: str) -> None:
+          launcher: str, shards: int) -> None:
     """Scale benchmark on the standard workload: boot time, memory, CPU, round trips per size."""
     from tools.bench.fleet_bench import bench as run_bench
 
@@ -509,7 +510,7 @@ def bench(sizes: str, json_out: str | None, window: float, warmup: float, run_di
     except ValueError:
         fail(f"--sizes must be numbers separated by commas, not {sizes!r}")
     _run(run_bench(ns, Path(json_out) if json_out else None, Path(run_dir), window, warmup, rom, launcher,
-                   say=lambda m: out.print(m, soft_wrap=True)))
+                   say=lambda m: out.print(m, soft_wrap=True), shards=shards))
 
 
 @main.command()

@@ -40,6 +40,7 @@ class ConsoleLink:
         self._buf = b""
         self._out = bytearray()
         self._writing = False
+        self._scheduled = False
         self._next_id = 0
         self.framed = False   # the firmware takes length-prefixed requests ("frames on")
         self._waiting: dict[int, asyncio.Future[Any]] = {}
@@ -165,10 +166,17 @@ class ConsoleLink:
         if self.fd is None:
             raise ConsoleError(f"{self.name}: console not connected")
         self._out += data
-        self._flush()
+        if not self._scheduled and not self._writing:
+            # Requests made in the same loop turn leave in one write (one wake-up of the
+            # firmware instead of one per request).
+            assert self._loop is not None
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        assert self.fd is not None and self._loop is not None
+        self._scheduled = False
+        if self.fd is None or self._loop is None:
+            return
         while self._out:
             try:
                 n = os.write(self.fd, self._out)

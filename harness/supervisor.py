@@ -98,12 +98,23 @@ class Supervisor:
         raise_fd_limit(3 * len(self.instances) + 256)
         done = 0
         t0 = time.monotonic()
+        if rate <= 0:
+            # Full speed: many spawns in flight at once (the launcher pipelines them), in waves
+            # so a failure surfaces early and memory use grows smoothly.
+            for i in range(0, len(todo), 128):
+                wave = todo[i:i + 128]
+                for inst in wave:
+                    inst.prepare()
+                await asyncio.gather(*(self._start(inst) for inst in wave))
+                done += len(wave)
+                if progress is not None:
+                    progress(done, len(todo))
+            return
         for k, inst in enumerate(todo):
-            if rate > 0:
-                due = t0 + k / rate + random.uniform(0, 0.5 / rate)
-                delay = due - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+            due = t0 + k / rate + random.uniform(0, 0.5 / rate)
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
             inst.prepare()
             await self._start(inst)
             done += 1

@@ -48,20 +48,25 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def fleet_pids(fleet: Fleet) -> list[int]:
-    sup = fleet.supervisor
-    assert sup is not None
-    pids = [i.pid for i in sup.instances.values() if i.pid is not None]
-    zygote = getattr(getattr(sup.spawner, "zygote", None), "pid", None)
-    if zygote:
-        pids.append(zygote)
-    return pids
+async def fleet_pids(fleet: Fleet) -> tuple[list[int], list[int]]:
+    """(charger and launcher pids, supervisor pids besides this process) of a local or sharded fleet."""
+    info = await fleet.info()
+    pids = [c["pid"] for c in await fleet.chargers() if c.get("pid")]
+    supervisors = []
+    for shard in info.get("shards") or [info]:
+        if shard.get("zygote_pid"):
+            pids.append(shard["zygote_pid"])
+        if shard is not info:
+            supervisors.append(shard["pid"])
+    return pids, supervisors
 
 
 def bench_config(n: int, name: str) -> fleetfile.FleetConfig:
     ocpp = {"HeartbeatInterval": 60, "MeterValueSampleInterval": 30, "MeterValuesSampledData": MEASURANDS}
-    return fleetfile.from_dict({"name": name, "tags": ["TAG1"], "restart": "always",
-                                "templates": [{"id": "CP-{n:05d}", "count": n, "connectors": 2, "ocpp": ocpp}]})
+    t: dict[str, Any] = {"id": "CP-{n:05d}", "count": n, "connectors": 2, "ocpp": ocpp}
+    if os.environ.get("EVFLEET_GC_THRESHOLD"):   # experiments: heap residency against GC CPU
+        t["config"] = {"gc_threshold": int(os.environ["EVFLEET_GC_THRESHOLD"])}
+    return fleetfile.from_dict({"name": name, "tags": ["TAG1"], "restart": "always", "templates": [t]})
 
 
 async def _probe_console(fleet: Fleet, ids: list[str], until: float, out: list[float]) -> None:
@@ -91,13 +96,13 @@ async def _probe_ocpp(fleet: Fleet, ids: list[str], until: float, out: list[floa
 
 
 async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float = 20.0, rom: bool = True,
-                     launcher: str = "auto", say: Callable[[str], None] = print) -> dict[str, Any]:
+                     launcher: str = "auto", say: Callable[[str], None] = print, shards: int = 0) -> dict[str, Any]:
     from harness.mpbin import REPO
     from harness.scenario import load_scenario
 
     standard_workload = load_scenario(REPO / "scripts" / "standard_workload.py")
     fc = bench_config(n, f"bench-{n}")
-    fleet = Fleet(fc, run_root / f"bench-{n}", launcher=launcher, rom=rom)
+    fleet = Fleet(fc, run_root / f"bench-{n}", launcher=launcher, rom=rom, shards=shards)
     res: dict[str, Any] = {"chargers": n}
     t0 = time.monotonic()
     try:
@@ -106,7 +111,7 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
         booted = await fleet.wait_booted(max(60.0, n / 20))
         res["booted"] = booted
         res["boot_s"] = round(time.monotonic() - t0, 2)
-        res["launcher"] = fleet.supervisor.spawner_kind if fleet.supervisor else "?"
+        res["launcher"] = (await fleet.info())["launcher"]
         say(f"{n}: {booted} booted in {res['boot_s']} s (launched in {res['launch_s']} s)")
         from harness.scenario import FleetHandle
 
@@ -115,12 +120,12 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
         workload = asyncio.create_task(standard_workload.run(handle, warmup + window + 600, counters))
         await asyncio.sleep(warmup)
         assert fleet.csms is not None and fleet.csms_proc is not None and fleet.csms_proc.pid
-        pids = fleet_pids(fleet)
+        pids, sups = await fleet_pids(fleet)
         me = os.getpid()
         csms_pid = fleet.csms_proc.pid
         stats0 = await fleet.csms.stats()
         inst0 = sum(cpu_s(p) for p in pids)
-        me0 = cpu_s(me)
+        me0 = cpu_s(me) + sum(cpu_s(p) for p in sups)
         cpu0 = inst0 + me0
         csms_cpu0 = cpu_s(csms_pid)
         t_start = time.monotonic()
@@ -130,14 +135,14 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
         ids = fleet.ids()
         await asyncio.gather(_probe_console(fleet, ids, until, console_rtt), _probe_ocpp(fleet, ids, until, ocpp_rtt))
         elapsed = time.monotonic() - t_start
-        pids = fleet_pids(fleet)
+        pids, sups = await fleet_pids(fleet)
         inst1 = sum(cpu_s(p) for p in pids)
-        me1 = cpu_s(me)
+        me1 = cpu_s(me) + sum(cpu_s(p) for p in sups)
         cpu1 = inst1 + me1
         csms_cpu1 = cpu_s(csms_pid)
         stats1 = await fleet.csms.stats()
         inst_pss = sum(pss_kib(p) for p in pids)
-        harness_pss = pss_kib(me)
+        harness_pss = pss_kib(me) + sum(pss_kib(p) for p in sups)
         msgs = (stats1["records"]["last_seq"] - stats0["records"]["last_seq"]) / elapsed
         res.update({
             "fleet_pss_mib": round((inst_pss + harness_pss) / 1024, 1),
@@ -157,7 +162,8 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
             "sessions_in_window": counters.sessions,
             "workload_errors": counters.errors,
             "window_s": round(elapsed, 1),
-            "restarts": sum(i.restarts for i in fleet.supervisor.instances.values()) if fleet.supervisor else 0,
+            "restarts": (await fleet.info())["restarts"],
+            "shards": len((await fleet.info()).get("shards") or [1]),
         })
         if counters.last_error:
             res["last_workload_error"] = counters.last_error
@@ -180,11 +186,11 @@ def format_row(r: dict[str, Any]) -> str:
 
 
 async def bench(sizes: list[int], json_path: Path | None, run_root: Path, window: float, warmup: float,
-                rom: bool, launcher: str, say: Callable[[str], None] = print) -> list[dict[str, Any]]:
+                rom: bool, launcher: str, say: Callable[[str], None] = print, shards: int = 0) -> list[dict[str, Any]]:
     machine = {"cores": os.cpu_count(), "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
     results = []
     for n in sizes:
-        r = await bench_size(n, run_root, window, warmup, rom, launcher, say)
+        r = await bench_size(n, run_root, window, warmup, rom, launcher, say, shards)
         say(format_row(r))
         results.append(r)
         if json_path is not None:
