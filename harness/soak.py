@@ -14,25 +14,15 @@ from typing import Any
 from harness import fleetfile
 from harness.fleet import Fleet, FleetError
 from harness.mpbin import REPO
+from harness.procstat import pss_kib
 from harness.scenario import FleetHandle, load_scenario
-
-
-def _pss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 async def _sample(fleet: Fleet, t0: float, probe: int) -> dict[str, Any]:
     sup = fleet.supervisor
     assert sup is not None
     insts = [i for i in sup.instances.values() if i.pid is not None]
-    pss = [_pss_kib(i.pid) for i in insts if i.pid is not None]
+    pss = [pss_kib(i.pid) for i in insts if i.pid is not None]
     heap = []
     for inst in random.sample(insts, min(probe, len(insts))):
         try:

@@ -13,8 +13,9 @@ def fingerprint(der):
     return sha256(der).digest().hex()
 
 
-def read_cert(path):
-    # DER bytes of a certificate file holding DER or PEM; None when it is missing or unreadable.
+def read_der(path, label="CERTIFICATE"):
+    # DER bytes of a file holding DER or PEM (a certificate, or label=None: the first block of any
+    # kind, e.g. a key); None when it is missing or unreadable.
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -24,11 +25,15 @@ def read_cert(path):
         from crypto import pem
 
         try:
-            return pem.decode(data)
-        except ValueError as e:
+            return pem.blocks(data)[0][1] if label is None else pem.decode(data, label)
+        except (ValueError, IndexError) as e:
             log.warn("certs", "%s: %s" % (path, e))
             return None
     return data
+
+
+def read_cert(path):
+    return read_der(path)
 
 
 class Store:

@@ -15,30 +15,9 @@ from typing import Any
 
 from harness import fleetfile
 from harness.fleet import Fleet
+from harness.procstat import cpu_s, pss_kib
 
-HZ = os.sysconf("SC_CLK_TCK")
 MEASURANDS = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC"
-
-
-def pss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def cpu_s(pid: int) -> float:
-    """utime + stime of a process, in seconds."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            parts = f.read().rsplit(")", 1)[1].split()
-        return (int(parts[11]) + int(parts[12])) / HZ
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def pct(values: list[float], q: float) -> float:

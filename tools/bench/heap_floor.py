@@ -17,7 +17,7 @@ from harness.fwbuild import build
 from harness.instance import Instance, SubprocessSpawner
 from harness.mpbin import micropython_exe
 from harness.spawners import ZygoteSpawner
-from tools.bench.fleet_bench import pss_kib
+from harness.procstat import pss_kib
 from tools.csms import Csms, CsmsConfig
 
 MEASURANDS = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC"

@@ -38,22 +38,6 @@ def _value(c, r, m):
     return None
 
 
-def meter_value(st, conn, measurands, context, when=None):
-    # One MeterValue ({timestamp, sampledValue[]}) for a connector.
-    ch = st.charger
-    c = ch.connectors[conn]
-    r = ch.meter(conn)
-    sv = []
-    for m in measurands:
-        v = _value(c, r, m)
-        if v is None:
-            continue
-        unit, loc = _UNITS[m]
-        sv.append({"value": v, "context": context, "format": "Raw", "measurand": m,
-                   "location": loc, "unit": unit})
-    return {"timestamp": iso(ch.clock.now() if when is None else when), "sampledValue": sv}
-
-
 _SV = '{"value":"%s","context":"%s","format":"Raw","measurand":"%s","location":"%s","unit":"%s"}'
 
 

@@ -14,19 +14,9 @@ def _now(sec):
 
 def read(path):
     # Bytes of a DER or PEM file (PEM converted); None if missing or unreadable.
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    if data[:10] == b"-----BEGIN":
-        from crypto import pem
+    from crypto.certstore import read_der
 
-        try:
-            return pem.blocks(data)[0][1]
-        except (ValueError, IndexError):
-            return None
-    return data
+    return read_der(path, None)
 
 
 def store(sec):
