@@ -20,9 +20,9 @@ def load_config():
     cfg = dict(_DEFAULTS)
     found = kv.load("/config.json")
     if found is None:
-        log.warn("main", "/config.json missing or unreadable: running with defaults")
+        log.warn("app", "/config.json missing or unreadable: running with defaults")
     elif not isinstance(found, dict):
-        log.error("main", "/config.json is not a JSON object: running with defaults")
+        log.error("app", "/config.json is not a JSON object: running with defaults")
     else:
         cfg.update(found)
     cfg.setdefault("fw_version", VERSION)
@@ -59,13 +59,13 @@ async def _guard(task, name):
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as e:   # a stray CancelledError too: nobody cancels these on purpose
-            log.exc("main", e, "%s crashed" % getattr(task, "__name__", name))
+            log.exc("app", e, "%s crashed" % getattr(task, "__name__", name))
             gc.collect()
             if isinstance(e, MemoryError):
                 now = time.ticks_ms()
                 _oom[:] = [t for t in _oom if time.ticks_diff(now, t) < 60000] + [now]
                 if len(_oom) >= 3 and _board is not None:
-                    log.error("main", "heap exhausted 3 times in a minute: rebooting")
+                    log.error("app", "heap exhausted 3 times in a minute: rebooting")
                     _board.reset(False)
             if not callable(task):
                 return
@@ -96,7 +96,7 @@ def start():
         try:
             log.level = log.level_of(cfg["log"])
         except ValueError as e:
-            log.warn("main", str(e))
+            log.warn("app", str(e))
     import board as board_module
     from charger.charger import Charger
 

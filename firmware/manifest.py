@@ -1,7 +1,7 @@
 # The charger firmware for MicroPython's manifest system (freezing into an image); boards include it.
 metadata(description="evfleet EV charger firmware: model, HAL, OCPP 1.6J and YKC stacks, console", version="1.0.0")
 
-module("main.py")
+module("app.py")
 module("log.py")
 module("bus.py")
 package("charger")

@@ -178,6 +178,8 @@ async def _serve(fc: FleetConfig, rd: Path, launcher: str, rom: bool, timeout: f
                 if stop.is_set():
                     break
             await starter
+            state["launched"] = True   # the control API answers for every charger from here on
+            save()
             deadline = time.monotonic() + timeout
             while not stop.is_set():
                 n = (await fleet.info())["registered"]

@@ -43,7 +43,7 @@ def sources(board: str) -> list[tuple[Path, Path]]:
         if rel.name != "manifest.py":
             out.append((src, rel))
     for src in sorted(bdir.glob("*.py")):
-        if src.name not in ("boot.py", "manifest.py"):
+        if src.name not in ("boot.py", "main.py", "manifest.py"):   # entry scripts stay out of the image
             out.append((src, Path(src.name)))
     return out
 

@@ -83,7 +83,7 @@ class ShardSet:
                 raise RuntimeError(f"shard in {d} exited ({proc.returncode}); see {d / 'fleet.out'}")
             try:
                 state = json.loads((d / "fleet.json").read_text())
-                if state.get("api"):
+                if state.get("api") and state.get("launched"):
                     return str(state["api"])
             except (OSError, ValueError):
                 pass

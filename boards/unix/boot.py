@@ -25,6 +25,6 @@ for _i, _dir in enumerate(d for d in ("" if _rom else _image).split(":") if d):
 sys.path[:] = _path + [".frozen"]
 del _flash, _image, _rom, _path
 
-import main
+import app
 
-main.start()
+app.start()

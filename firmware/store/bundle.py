@@ -191,12 +191,12 @@ async def _unpack(src, board, dst, buf):
             if _hex(h) != digest:
                 raise BundleError("sha256 mismatch in %s" % path)
             _skip_pad(f, size, hdr)
-            has_main = has_main or path == "main.mpy"
+            has_main = has_main or path == "app.mpy"
             await asyncio.sleep_ms(0)   # flash writes are slow on a real board: let others run
         for _ in lines:   # the manifest must end here, with its checksum line
             raise BundleError("manifest lists more files than it says")
         if not has_main:
-            raise BundleError("bundle has no main module")
+            raise BundleError("bundle has no app module (app.mpy)")
         if _header(f, hdr) is not None:
             raise BundleError("archive has members the manifest does not list")
         info["files"] = count

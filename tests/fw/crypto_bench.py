@@ -46,7 +46,7 @@ def peak_of(gen):
 
 
 def main():
-    gc.threshold(24 * 1024)   # as main.py sets it on the charger
+    gc.threshold(24 * 1024)   # as app.py sets it on the charger
     gc.collect()
     base = gc.mem_alloc()
     from crypto import p256, x509, csr, pem

@@ -126,7 +126,7 @@ def _bundle(files, board="unix", version="9.1", tamper=None):
     return out + b"\0" * 1024
 
 
-_FILES = {"main.mpy": b"M\x06main", "proto/x.mpy": b"M\x06x" * 300, "version.mpy": b"M\x06v"}
+_FILES = {"app.mpy": b"M\x06main", "proto/x.mpy": b"M\x06x" * 300, "version.mpy": b"M\x06v"}
 
 
 def _write(data):
@@ -143,7 +143,7 @@ async def test_bundle_unpacks_and_activates():
         assert f.read() == _FILES["proto/x.mpy"]
     info = await bundle.unpack(_write(_bundle(_FILES, version="9.2")), "unix")
     bundle.activate()   # replaces an installed /app
-    assert sorted(os.listdir("/app")) == ["main.mpy", "proto", "version.mpy"]
+    assert sorted(os.listdir("/app")) == ["app.mpy", "proto", "version.mpy"]
     assert "app.new" not in os.listdir("/") and "app.old" not in os.listdir("/")
 
 
@@ -166,9 +166,9 @@ async def test_bad_bundles_are_refused():
     await _refused(good, "is for board unix", board="esp32")
     await _refused(_bundle(_FILES, tamper=lambda t: t.replace("version 9.1", "version 9.9")),
                    "manifest checksum")
-    await _refused(_bundle({"main.mpy": b"print(1)"}), "not bytecode")
-    await _refused(_bundle({"other.mpy": b"M\x06"}), "no main module")
-    await _refused(_bundle({"../evil.mpy": b"M\x06", "main.mpy": b"M\x06"}), "unsafe path")
+    await _refused(_bundle({"app.mpy": b"print(1)"}), "not bytecode")
+    await _refused(_bundle({"other.mpy": b"M\x06"}), "no app module")
+    await _refused(_bundle({"../evil.mpy": b"M\x06", "app.mpy": b"M\x06"}), "unsafe path")
     await _refused(b"not a tar at all" * 64, "bad tar number")
     extra = good[:-1024] + _tar_member("extra.mpy", b"M\x06") + b"\0" * 1024
     await _refused(extra, "does not list")

@@ -40,7 +40,7 @@ def test_bundle_builds_reproducibly_and_unpacks_on_the_port(tmp_path: Path) -> N
     m = read_manifest(b.path)
     assert m["version"] == "3.1.4" and m["board"] == "unix" and int(m["files"]) == b.files
     names = [n for _, _, n in m["members"]]
-    assert "version.mpy" in names and "extra/hello.mpy" in names and "main.mpy" in names
+    assert "version.mpy" in names and "extra/hello.mpy" in names and "app.mpy" in names
     data = b.data()
     bad = bytearray(data)
     bad[len(bad) // 3] ^= 0xFF

@@ -108,7 +108,7 @@ def write_diagnostics(st, path, start, stop):
 
     ch = st.charger
     cfg = st.cfg
-    where = (getattr(sys.modules.get("main"), "__file__", "") or "?").rpartition("/")[0]
+    where = (getattr(sys.modules.get("app"), "__file__", "") or "?").rpartition("/")[0]
     gc.collect()
     with open(path, "w") as f:
         w = f.write

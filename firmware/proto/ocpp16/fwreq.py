@@ -59,7 +59,7 @@ def info(st):
     # The console's `fw` command.
     import sys
 
-    where = getattr(sys.modules.get("main"), "__file__", "") or ""
+    where = getattr(sys.modules.get("app"), "__file__", "") or ""
     r = {"version": st.cfg.get("fw_version"), "running_from": where.rpartition("/")[0] or "?",
          "firmware_status": st.firmware_status, "diagnostics_status": st.diagnostics_status,
          "log_status": st.log_status, "log_bytes": len(fw.ring) if fw.ring_wrapped else fw.ring_at,
