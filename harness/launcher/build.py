@@ -74,7 +74,7 @@ def build(output: Path = BINARY) -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".tmp")
     cmd = [*compiler(), *CFLAGS, f"-DZY_LIBPYTHON={_c_string(libpython)}",
-           f"-DZY_MPRUN={_c_string(mprun)}", "-o", str(tmp), str(SOURCE), "-ldl"]
+           f"-DZY_MPRUN={_c_string(mprun)}", "-rdynamic", "-o", str(tmp), str(SOURCE), "-ldl"]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         raise BuildError(f"compile failed: {shlex.join(cmd)}\n{res.stderr}")

@@ -39,14 +39,16 @@ class ZygoteError(RuntimeError):
     """The zygote could not be started, or it is gone."""
 
 
-def _c_command(rom: str | None, binary: Path | None) -> list[str]:
-    """Command line of the C zygote, with this interpreter's library paths."""
+def _c_command(rom: str | None, binary: Path | None, preload: tuple[str, str] | None = None) -> list[str]:
+    """Command line of the C zygote, with this interpreter's library paths; preload = (warm boot
+    script, heap size) makes it import the firmware once and fork chargers from that heap."""
     exe = binary or build.BINARY
     if not exe.exists():
         raise ZygoteError(f"C zygote {exe} not built (python -m harness.launcher.build)")
     libpython, mprun = build.library_paths()
     cmd = [str(exe), "--libpython", str(libpython), "--mprun", str(mprun)]
-    return cmd + (["--rom", str(rom)] if rom else [])
+    cmd += ["--rom", str(rom)] if rom else []
+    return cmd + (["--preload", preload[0], "--heap", preload[1]] if preload else [])
 
 
 def _py_command(rom: str | None) -> list[str]:
@@ -137,11 +139,15 @@ class Zygote:
     @classmethod
     async def start(cls, rom: str | os.PathLike[str] | None = None, prefer: str = "c",
                     on_exit: ExitCallback | None = None, fallback: bool = True,
-                    binary: Path | None = None, timeout: float = 10.0) -> Zygote:
-        """Start a zygote: C if prefer="c" (falls back to Python unless fallback=False)."""
+                    binary: Path | None = None, timeout: float = 10.0,
+                    preload: tuple[str, str] | None = None) -> Zygote:
+        """Start a zygote: C if prefer="c" (falls back to Python unless fallback=False); preload
+        (C only, never falls back) = (warm boot script, heap size)."""
         if prefer not in ("c", "python"):
             raise ValueError("prefer must be 'c' or 'python'")
         rom_path = os.fspath(rom) if rom is not None else None
+        if preload is not None:
+            return await cls._launch(_c_command(rom_path, binary, preload), rom_path, on_exit, timeout)
         if prefer == "c":
             try:
                 return await cls._launch(_c_command(rom_path, binary), rom_path, on_exit, timeout)

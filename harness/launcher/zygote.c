@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,6 +59,15 @@ static mp_main_fn mp_main;
 static pid_t self_pid;
 static int sig_fd = -1;
 static unsigned char req_buf[MAX_REQ];
+
+/* Warm mode (--preload): the zygote runs a MicroPython script that imports the firmware once, then
+ * serves from inside that runtime; every child returns into the script with the modules loaded. */
+#define WARM_MAGIC "\x01" "evfw-zygote-serve" /* split: \x01e would read as one hex escape */
+static const char *preload_script;
+static const char *preload_heap = "256k";
+static jmp_buf warm_child;
+static int serving;
+static char rom_env[64];
 
 /* ---- set of live child pids: open addressing, linear probing, backward-shift delete ---- */
 
@@ -226,7 +236,14 @@ static void run_child(const struct spawn_req *r)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != self_pid)
         _exit(127); /* the zygote died between fork() and prctl() */
-    reset_signals();
+    if (preload_script) {
+        /* Keep the handlers the runtime installed (SIGINT, SIGPIPE...); only SIGCHLD was blocked. */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+    } else {
+        reset_signals();
+    }
     for (int fd = 0; fd < 3; fd++)
         if (dup2(r->console_fd, fd) < 0)
             _exit(127);
@@ -236,6 +253,8 @@ static void run_child(const struct spawn_req *r)
     apply_env(r->env, r->envc);
     if (r->name[0])
         prctl(PR_SET_NAME, r->name, 0, 0, 0);
+    if (preload_script)
+        longjmp(warm_child, 1); /* back into the script's os.system() call, as this charger */
     int rc = mp_main(r->argc, r->argv);
     fflush(NULL);
     _exit(rc);
@@ -428,12 +447,15 @@ struct options {
     const char *libpython;
     const char *mprun;
     const char *rom;
+    const char *preload;
+    const char *heap;
     int check;
 };
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: zygote [--libpython PATH] [--mprun PATH] [--rom FILE] [--check]\n");
+    fprintf(stderr, "usage: zygote [--libpython PATH] [--mprun PATH] [--rom FILE] "
+                    "[--preload SCRIPT [--heap SIZE]] [--check]\n");
     exit(2);
 }
 
@@ -442,6 +464,8 @@ static void parse_args(int argc, char **argv, struct options *o)
     o->libpython = ZY_LIBPYTHON;
     o->mprun = ZY_MPRUN;
     o->rom = NULL;
+    o->preload = NULL;
+    o->heap = "256k";
     o->check = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -453,6 +477,10 @@ static void parse_args(int argc, char **argv, struct options *o)
             o->mprun = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "--rom"))
             o->rom = argv[++i];
+        else if (i + 1 < argc && !strcmp(a, "--preload"))
+            o->preload = argv[++i];
+        else if (i + 1 < argc && !strcmp(a, "--heap"))
+            o->heap = argv[++i];
         else
             usage();
     }
@@ -510,20 +538,49 @@ static void ensure_std_fds(void)
         }
 }
 
-static void send_ready(const char *rom_env)
+static void send_ready(void)
 {
     char msg[sizeof(struct event) + 128];
     struct event ev = {EV_READY, 0, PROTO_VERSION, self_pid, 0};
     memcpy(msg, &ev, sizeof ev);
-    int extra = snprintf(msg + sizeof ev, sizeof msg - sizeof ev, "c%c%s", '\0', rom_env);
+    int extra = snprintf(msg + sizeof ev, sizeof msg - sizeof ev, "%s%c%s", preload_script ? "c-warm" : "c", '\0', rom_env);
     if (send(CTL_FD, msg, sizeof ev + (size_t)extra + 1, MSG_NOSIGNAL) < 0)
         exit(0);
+}
+
+/* The warm script calls os.system(WARM_MAGIC) once its modules are loaded; the runtime's system()
+ * resolves to this one (the binary exports it, -rdynamic). The zygote serves from here and never
+ * returns; each forked child returns 0 into the script. Any other command goes to libc's system(). */
+int system(const char *cmd)
+{
+    if (cmd && preload_script && !serving && !strcmp(cmd, WARM_MAGIC)) {
+        serving = 1;
+        if (setjmp(warm_child) == 0) {
+            send_ready();
+            serve();
+        }
+        return 0;
+    }
+    int (*libc_system)(const char *) = (int (*)(const char *))dlsym(RTLD_NEXT, "system");
+    return libc_system ? libc_system(cmd) : -1;
+}
+
+static void run_preload(void)
+{
+    char heap_opt[64];
+    snprintf(heap_opt, sizeof heap_opt, "heapsize=%s", preload_heap);
+    char *argv[] = {"micropython", "-X", heap_opt, (char *)preload_script, NULL};
+    int rc = mp_main(4, argv);
+    fflush(NULL);
+    if (serving)
+        _exit(rc); /* a charger whose script ended (the zygote itself never returns while serving) */
+    /* The script ended without serving (an import failed): its traceback is on stderr. */
+    die("warm script ended before serving", rc ? "see the traceback above" : preload_script);
 }
 
 int main(int argc, char **argv)
 {
     struct options o;
-    char rom_env[64] = "";
     parse_args(argc, argv, &o);
     load_libraries(&o);
     if (o.check)
@@ -543,7 +600,12 @@ int main(int argc, char **argv)
     sig_fd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
     if (sig_fd < 0 || set_grow() < 0)
         die("startup", strerror(errno));
-    send_ready(rom_env);
+    if (o.preload) {
+        preload_script = o.preload;
+        preload_heap = o.heap;
+        run_preload();
+    }
+    send_ready();
     serve();
     return 0;
 }

@@ -47,7 +47,7 @@ def handle(fleet: Fleet, ids: list[str]) -> FleetHandle:
 async def test_fleet_is_up_on_the_zygote(fleet: Fleet) -> None:
     info = await fleet.info()
     assert info["registered"] == 20 and info["running"] == 20
-    assert info["launcher"] == "zygote-c"
+    assert info["launcher"] == "zygote-c+warm"   # chargers fork with the firmware already imported
     assert info["csms"]["embedded"]
     chargers = await fleet.chargers(live=True)
     assert {c["connectors"]["1"]["status"] for c in chargers} == {"Available"}
@@ -128,6 +128,24 @@ async def test_mpremote_on_a_running_charger(fleet: Fleet) -> None:
     # The charger kept running (and still answers the harness).
     assert (await fleet.charger("CP-18"))["registered"]
     assert (await fleet.console("CP-18", "info"))["id"] == "CP-18"
+
+
+async def test_warm_chargers_do_not_share_random_sequences(fleet: Fleet) -> None:
+    # Forked from one loaded runtime, each charger must still reseed (back-off jitter, EV models).
+    draws = []
+    for cid in ("CP-16", "CP-17"):
+        info = await fleet.attach(cid)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "mpremote", "connect", info["port"], "exec",
+                "import random; print(random.getrandbits(30), random.getrandbits(30))",
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            out, err = await asyncio.wait_for(proc.communicate(), 30)
+            assert proc.returncode == 0, err
+            draws.append(out.split())
+        finally:
+            await fleet.detach(cid)
+    assert len(draws[0]) == 2 and draws[0] != draws[1]
 
 
 async def test_killed_instance_is_detected_and_restarted(fleet: Fleet) -> None:

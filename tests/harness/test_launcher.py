@@ -340,6 +340,39 @@ async def test_rom_image(kind: str, rom_image: Path, tmp_path: Path) -> None:
         await z.close()
 
 
+WARM_SCRIPT = """\
+import os, sys
+loaded = [os.getenv("WHO")]   # state from before the fork: every child starts from it
+print("zygote loaded")
+os.system("\\x01evfw-zygote-serve")
+loaded.append(os.getenv("WHO"))
+print(loaded, os.getcwd(), sys.stdin.readline().strip())
+"""
+
+
+async def test_warm_zygote_forks_from_a_loaded_runtime(rom_image: Path, tmp_path: Path) -> None:
+    if reason := _c_available():
+        pytest.skip(f"no C zygote: {reason}")
+    script = write_script(tmp_path, WARM_SCRIPT)
+    z = await Zygote.start(rom=rom_image, preload=(str(script), "64k"), timeout=TIMEOUT)
+    try:
+        assert z.kind == "c-warm"
+        runs = []
+        for who in ("a", "b"):
+            d = tmp_path / who
+            d.mkdir()
+            pid, con = await spawn_with_console(z, ["ignored"], cwd=d, env={"WHO": who})
+            runs.append((pid, con, d))
+        for pid, con, d in runs:
+            con.send(b"hi\n")
+            out = await read_until(con, b"hi")
+            # Each child returned from os.system() with the preloaded state, its own env, cwd, console.
+            assert out.decode().strip().splitlines()[-1].strip() == f"[None, '{d.name}'] {d} hi"
+            assert await wait(z, pid) == 0
+    finally:
+        await z.close()
+
+
 async def test_fallback_to_python(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     with caplog.at_level(logging.WARNING, logger="harness.launcher.client"):
         z = await Zygote.start(prefer="c", binary=tmp_path / "no-such-zygote")

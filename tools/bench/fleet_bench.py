@@ -33,8 +33,7 @@ async def fleet_pids(fleet: Fleet) -> tuple[list[int], list[int]]:
     pids = [c["pid"] for c in await fleet.chargers() if c.get("pid")]
     supervisors = []
     for shard in info.get("shards") or [info]:
-        if shard.get("zygote_pid"):
-            pids.append(shard["zygote_pid"])
+        pids += shard.get("zygote_pids") or []
         if shard is not info:
             supervisors.append(shard["pid"])
     return pids, supervisors

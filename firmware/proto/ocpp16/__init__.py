@@ -4,6 +4,9 @@
 
 FEATURES = ("smart", "reservation", "locallist", "trigger", "firmware", "security")   # feature modules installed by default, in this order
 
+# What start() imports, for a launcher that loads the firmware once before forking chargers.
+PRELOAD = tuple("proto.ocpp16." + m for m in ("core", "station", "tx", "meter", "auth") + FEATURES)
+
 
 def start(charger, board, cfg):
     from proto.ocpp16 import core, station, tx, meter, auth
