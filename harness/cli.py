@@ -497,7 +497,8 @@ async def _run_local(mod: Any, fc: FleetConfig, rd: Path, launcher: str, rom: bo
 @click.option("--sizes", default="100,1000,5000", show_default=True, help="fleet sizes, comma-separated")
 @click.option("--json", "json_out", type=click.Path(), help="also write the figures to this JSON file")
 @click.option("--window", type=float, default=60.0, show_default=True, help="steady-state window, s")
-@click.option("--warmup", type=float, default=20.0, show_default=True, help="workload warm-up before it, s")
+@click.option("--warmup", type=float, default=90.0, show_default=True,
+              help="workload warm-up before it, s (every connector has started a session by 60 s)")
 @click.option("--run-dir", default="run/bench", show_default=True)
 @click.option("--rom/--no-rom", default=True, help="share the firmware bytecode via a ROMFS image")
 @click.option("--launcher", type=click.Choice(["auto", "c", "python", "subprocess"]), default="auto")

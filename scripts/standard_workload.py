@@ -21,6 +21,7 @@ FLEET = {"name": "standard", "tags": [TAG],
 
 SESSION_S = (60.0, 180.0)
 GAP_S = (15.0, 30.0)
+FIRST_START_S = 60.0   # first sessions spread over two MeterValues intervals: samples arrive evenly
 
 
 class Counters:
@@ -32,8 +33,9 @@ class Counters:
 
 async def connector_loop(cp: Any, conn: int, until: float, counters: Counters,
                          session_s: tuple[float, float] = SESSION_S, gap_s: tuple[float, float] = GAP_S) -> None:
-    # Start somewhere in a gap so the fleet is not in lock-step.
-    await asyncio.sleep(random.uniform(0, gap_s[1]))
+    # Not in lock-step: a sampling timer runs from its session's start, so starts that bunch up
+    # would make every MeterValues arrive in waves that no real fleet produces.
+    await asyncio.sleep(random.uniform(0, max(gap_s[1], FIRST_START_S)))
     while time.monotonic() < until:
         try:
             await cp.plug(conn)

@@ -98,10 +98,23 @@ async def _freeze_survivors(every_s: float = 10.0) -> None:
         gc.freeze()
 
 
+async def _watch_loop_lag(limit_s: float = 0.1) -> None:
+    # A stalled event loop is every charger's latency: say when it happens, and for how long.
+    log = logging.getLogger("tools.csms.lag")
+    loop = asyncio.get_running_loop()
+    while True:
+        t0 = loop.time()
+        await asyncio.sleep(0.05)
+        lag = loop.time() - t0 - 0.05
+        if lag > limit_s:
+            log.warning("event loop stalled %.0f ms", lag * 1000)
+
+
 async def amain(csms: Csms, args: argparse.Namespace) -> None:
     control = None if args.no_control else ControlApi(csms)
     await csms.start()
     freezer = asyncio.create_task(_freeze_survivors())
+    watcher = asyncio.create_task(_watch_loop_lag())
     try:
         if control is not None:
             await control.start(args.control_host or args.host, args.control_port)
@@ -115,6 +128,7 @@ async def amain(csms: Csms, args: argparse.Namespace) -> None:
         await stop.wait()
     finally:
         freezer.cancel()
+        watcher.cancel()
         if control is not None:
             await control.close()
         await csms.close()
