@@ -44,6 +44,7 @@ class Fleet:
         self.ykc_control: str | None = None
         self.ykc: YkcClient | None = None
         self.started_at: float | None = None
+        self.backends_ready_at: float | None = None   # monotonic; None until the back-ends answer
         self._subscribers: list[asyncio.Queue[dict[str, Any]]] = []
         self.booted_at: dict[str, float] = {}
 
@@ -54,6 +55,7 @@ class Fleet:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         image = build("unix", romfs=self.rom)
         await self._start_backends()
+        self.backends_ready_at = time.monotonic()   # chargers' boot time counts from here
         k = shard_count(len(self.config.chargers), self.shards)
         if k > 1:
             for spec in self.config.chargers:

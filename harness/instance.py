@@ -84,13 +84,15 @@ Waiter = tuple[Callable[[dict[str, Any]], bool], "asyncio.Future[dict[str, Any]]
 class Instance:
     def __init__(self, cid: str, flash: Path, config: dict[str, Any], image: Image, spawner: Spawner,
                  heap: str = "256k", restart: str = "always", capture: bool = False,
-                 files: dict[str, bytes] | None = None, micropython: str = "micropython") -> None:
+                 files: dict[str, bytes] | None = None, micropython: str = "micropython",
+                 code_in_heap: bool = False) -> None:
         self.id = cid
         self.flash = flash
         self.config = config
         self.image = image
         self.spawner = spawner
         self.heap = heap
+        self.code_in_heap = code_in_heap  # no shared ROM image: the bytecode is loaded into the heap
         self.restart = restart          # "always" | "on-reboot" | "never"
         self.capture = capture
         self.files = files or {}
@@ -133,6 +135,8 @@ class Instance:
             # A firmware update runs from /app as .mpy files loaded into the heap, not in place
             # from the shared ROM image: give it the room a board with that much code would have.
             heap = "512k"
+        elif self.code_in_heap and _kib(heap) < 320:
+            heap = "320k"   # measured: a full session needs 272 KiB with the .mpy files in RAM
         argv = [self.micropython, "-X", f"heapsize={heap}", str(self.image.boot)]
         if not updated and self.config.get("protocol", "ocpp16") == "ocpp16":
             env[WARM_ENV] = "1"   # the warm zygote's preloaded firmware is this one (no update, OCPP)

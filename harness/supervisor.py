@@ -43,6 +43,7 @@ class Supervisor:
         self.restart = restart
         self.capture = capture
         self.rom = rom
+        self.rom_mapped = False           # the launcher maps the ROM image for every instance
         # Fork OCPP chargers from a zygote that imported the firmware once (EVFLEET_WARM=0: never).
         self.warm = os.environ.get("EVFLEET_WARM", "1") != "0"
         self.spawner: Spawner | None = None
@@ -75,6 +76,7 @@ class Supervisor:
             prefer = "python" if self.launcher == "python" else "c"
             warm = self.image.warm_boot if rom and prefer == "c" and self.warm else None
             sp = await ZygoteSpawner.start(rom=rom, prefer=prefer, warm_boot=warm)
+            self.rom_mapped = rom is not None
             return sp, sp.kind
         except Exception as e:  # noqa: BLE001 - any launcher problem falls back, with the reason
             if self.launcher in ("c", "python"):
@@ -88,6 +90,7 @@ class Supervisor:
         assert self.spawner is not None
         inst = Instance(spec.id, self.run_dir / "flash" / spec.id, spec.config, self.image, self.spawner,
                         heap=spec.heap, restart=self.restart, capture=self.capture,
+                        code_in_heap=not self.rom_mapped,
                         micropython=str(micropython_exe()))
         inst.listeners.append(self._on_event)
         inst.on_start = self._index
