@@ -64,6 +64,9 @@ async def sender(st):
             res = await st.rpc.call(action, payload,
                                     on_result=lambda r: _confirmed(st, action, payload, ref, r))
         except NotConnected:
+            # The link just went: let the link task see it (and set online False) before trying
+            # again. A bare `continue` spun here without ever yielding, and the charger froze.
+            await asyncio.sleep_ms(100)
             continue
         except (CallError, CallTimeout) as e:
             attempts += 1
