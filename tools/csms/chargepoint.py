@@ -163,6 +163,10 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]  # the library is u
             done, _ = await asyncio.wait(
                 (task, self.closed), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
+            if task not in done and reply.done():
+                # The answer arrived just before the link closed (a charger that accepts a Reset
+                # and goes): let the library finish routing it instead of reporting a lost link.
+                done, _ = await asyncio.wait((task,), timeout=1.0)
         finally:
             if not task.done():
                 task.cancel()

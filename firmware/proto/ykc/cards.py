@@ -1,6 +1,7 @@
 # YKC cards: the charger's authorizer (card start 0x31 -> 0x32 online, the offline-card list when
 # the platform is away), the offline-card list operations 0x44/0x46/0x48, and balance updates 0x42.
 # Cards are kept in charger.auth's local list under their 16-hex-digit physical number.
+import asyncio
 from binascii import hexlify
 import log
 
@@ -42,6 +43,10 @@ class Cards:
         c = self._gun(tag)   # read before any await: auth_conn belongs to this card
         if c is None:
             return "Invalid", None
+        for _ in range(50):   # logged in, model still on its way (0x05/0x09 follow the login): ≤ 5 s
+            if st.billing.ready() or not st.registered:
+                break
+            await asyncio.sleep_ms(100)
         if not st.billing.ready():
             log.warn("ykc", "no billing model: card %s cannot start" % tag)
             return "Invalid", None
