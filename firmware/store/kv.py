@@ -17,6 +17,15 @@ def load(path, default=None):
         return default
 
 
+def read_bytes(path):
+    # Raw content of a file, or None when it is missing or unreadable.
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def save(path, obj):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:

@@ -5,20 +5,13 @@
 import json
 import os
 from micropython import const
+import store.kv as kv
 
 _SIZE = const(384)   # bytes per slot: room for a transaction checkpoint
 
 
-def _read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def load(path, default=None):
-    data = _read(path)
+    data = kv.read_bytes(path)
     if not data:
         return default
     best = None
@@ -36,7 +29,7 @@ class Slot:
     def __init__(self, path):
         self.path = path
         self.seq = 0
-        data = _read(path)
+        data = kv.read_bytes(path)
         if data:
             for off in range(0, len(data), _SIZE):
                 try:

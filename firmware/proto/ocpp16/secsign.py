@@ -13,14 +13,6 @@ def _now(sec):
     return now if now >= 1577836800 else None
 
 
-def _read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def _write(path, data):
     kv.ensure_dir("/certs")
     tmp = path + ".tmp"
@@ -75,7 +67,7 @@ def _check_chain(sec, text):
     if not certs:
         return None, "no certificate"
     leaf = certs[0]
-    pending = _read(S.NEWKEY)
+    pending = kv.read_bytes(S.NEWKEY)
     if pending is None:
         return None, "no certificate signing request pending"
     try:
