@@ -16,7 +16,10 @@ import app  # noqa: E402
 
 app.preload()
 gc.collect()
-os.system("\x01evfw-zygote-serve")   # the zygote serves inside this call; chargers return from it
+# The zygote serves inside this call; chargers return from it. Run any other way (libc's system()),
+# it would return here in the caller's directory: stop rather than boot a charger on that "flash".
+if os.system("\x01evfw-zygote-serve") != 0 or not os.getenv("EVFW_WARM_CHILD"):
+    raise SystemExit("boot_warm.py runs only inside the warm zygote (harness/launcher/README.md)")
 
 # From here on: one charger, in its own flash directory (the zygote chdir'ed there).
 _flash = os.getcwd()

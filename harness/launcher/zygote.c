@@ -253,8 +253,10 @@ static void run_child(const struct spawn_req *r)
     apply_env(r->env, r->envc);
     if (r->name[0])
         prctl(PR_SET_NAME, r->name, 0, 0, 0);
-    if (preload_script)
-        longjmp(warm_child, 1); /* back into the script's os.system() call, as this charger */
+    if (preload_script) {
+        setenv("EVFW_WARM_CHILD", "1", 1); /* how the script knows it returned as a charger */
+        longjmp(warm_child, 1);            /* back into the script's os.system() call */
+    }
     int rc = mp_main(r->argc, r->argv);
     fflush(NULL);
     _exit(rc);
