@@ -72,7 +72,7 @@ def build(output: Path = BINARY) -> Path:
     """Compile zygote.c and check that the result loads both libraries; return the binary."""
     libpython, mprun = library_paths()
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
+    tmp = output.with_name(f"{output.name}.{os.getpid()}.tmp")   # shards may build at once
     cmd = [*compiler(), *CFLAGS, f"-DZY_LIBPYTHON={_c_string(libpython)}",
            f"-DZY_MPRUN={_c_string(mprun)}", "-rdynamic", "-o", str(tmp), str(SOURCE), "-ldl"]
     res = subprocess.run(cmd, capture_output=True, text=True)

@@ -42,7 +42,9 @@ class ZygoteError(RuntimeError):
 def _c_command(rom: str | None, binary: Path | None, preload: tuple[str, str] | None = None) -> list[str]:
     """Command line of the C zygote, with this interpreter's library paths; preload = (warm boot
     script, heap size) makes it import the firmware once and fork chargers from that heap."""
-    exe = binary or build.BINARY
+    # A checkout newer than its binary (a pull, an edit) gets it rebuilt: the warm boot shim and
+    # the binary must agree.
+    exe = binary or build.ensure_built()
     if not exe.exists():
         raise ZygoteError(f"C zygote {exe} not built (python -m harness.launcher.build)")
     libpython, mprun = build.library_paths()
