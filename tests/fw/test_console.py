@@ -99,10 +99,10 @@ class Serial:
         """Type a human line; the text between its echo and the next prompt."""
         self.rx.take()
         self.write(line.encode() + b"\r")
-        got = self.rx.expect(PROMPT, timeout)
+        # Wait for the echo first: a log line printed just before it redraws a prompt of its own.
         echo = line.encode() + b"\r\n"
-        assert echo in got, got
-        return got[got.index(echo) + len(echo) : -len(PROMPT)].decode()
+        self.rx.expect(echo, timeout)
+        return self.rx.expect(PROMPT, timeout)[: -len(PROMPT)].decode()
 
     def request(self, obj: dict, framed: bool = True, timeout: float = 5.0) -> dict:
         """Send a machine request; its reply (matched by id) as a dict."""
