@@ -168,3 +168,29 @@ async def test_every_error_code_faults_or_warns(start_charger, csms: Csms) -> No
         await cp.request("fault", 1, "clear")
         await csms.wait_for("StatusNotification", cp_id="CP1",
                             match={"connectorId": 1, "status": "Available", "errorCode": "NoError"}, since=rec.seq)
+
+
+async def test_periodic_samples_count_from_each_transactions_start(start_charger, csms: Csms) -> None:
+    # MeterValueSampleInterval runs from each transaction's start, not from the charger's boot:
+    # two sessions started 2 s apart sample 2 s apart (and a fleet booted at once does not send
+    # all its MeterValues in the same seconds).
+    from datetime import datetime
+
+    def epoch(ts: str) -> float:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+    cp = await start_charger("CP1", connectors=2, ocpp={"MeterValueSampleInterval": 4})
+    mark = csms.last_seq
+    starts = {}
+    for conn in (1, 2):
+        await cp.request("plug", conn)
+        await cp.request("swipe", conn, "TAG1")
+        st = await csms.wait_for("StartTransaction", cp_id="CP1", match={"connectorId": conn}, since=mark)
+        starts[conn] = epoch(st.payload["timestamp"])
+        if conn == 1:
+            await asyncio.sleep(2)
+    for conn in (1, 2):
+        mv = await csms.wait_for("MeterValues", cp_id="CP1", match={"connectorId": conn}, since=mark, timeout=8)
+        first = epoch(mv.payload["meterValue"][0]["timestamp"])
+        assert 3 <= first - starts[conn] <= 5, (conn, first - starts[conn])
+    assert 1 <= starts[2] - starts[1] <= 3

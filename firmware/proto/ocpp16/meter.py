@@ -79,25 +79,48 @@ async def _send_now(st, payload):
 
 
 async def sampled(st):
-    # Every MeterValueSampleInterval seconds while a transaction runs (context Sample.Periodic).
-    last = {}
+    # Every MeterValueSampleInterval seconds counted from each transaction's start (context
+    # Sample.Periodic), as real chargers do: a fleet that booted together does not send all its
+    # samples in the same few seconds. A sample that fell due while the loop was held up (clock
+    # set forward, a busy loop) is sent once, not as a backlog.
+    import bus
+
+    def _on_event(kind, data):
+        if kind == "tx_start":
+            st.wake_meter.set()
+
+    bus.subscribe(_on_event)
+    sent = {}   # connector -> (transaction ref, samples counted)
     while True:
         interval = st.keys["MeterValueSampleInterval"]
         st.wake_meter.clear()
+        wait = interval if interval > 0 else 3600
+        if interval > 0:
+            now = st.charger.clock.now()
+            ms = None
+            for c in st.charger.connectors[1:]:
+                tx = c.tx
+                if tx is None:
+                    continue
+                ref, n = sent.get(c.id, (None, 0))
+                if ref != tx.ref:
+                    n = 0
+                at = tx.start_time + (n + 1) * interval
+                if at <= now:
+                    sent[c.id] = (tx.ref, max(n + 1, int((now - tx.start_time) // interval)))
+                    if ms is None:
+                        ms = st.keys.measurands("MeterValuesSampledData")
+                    try:
+                        queue_sample(st, c.id, ms, "Sample.Periodic")
+                    except Exception as e:
+                        log.exc("meter", e, "sample")
+                else:
+                    sent[c.id] = (tx.ref, n)
+                    wait = min(wait, at - now)
         try:
-            await asyncio.wait_for(st.wake_meter.wait(), interval if interval > 0 else 3600)
-            continue
+            await asyncio.wait_for(st.wake_meter.wait(), max(wait, 0.05))
         except asyncio.TimeoutError:
             pass
-        if interval <= 0:
-            continue
-        ms = st.keys.measurands("MeterValuesSampledData")
-        for c in st.charger.connectors[1:]:
-            if c.tx is not None:
-                try:
-                    queue_sample(st, c.id, ms, "Sample.Periodic")
-                except Exception as e:
-                    log.exc("meter", e, "sample")
 
 
 async def aligned(st):
