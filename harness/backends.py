@@ -14,6 +14,8 @@ from typing import Any
 
 import aiohttp
 
+from harness.lifeline import die_with_parent
+
 
 class BackendError(Exception):
     """A back-end could not be started or answered with an error."""
@@ -36,7 +38,8 @@ class BackendProcess:
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", self.module, *self.args, stdout=asyncio.subprocess.PIPE,
-                stderr=err, start_new_session=True, cwd=str(Path(__file__).resolve().parent.parent))
+                stderr=err, start_new_session=True, cwd=str(Path(__file__).resolve().parent.parent),
+                preexec_fn=die_with_parent)
         finally:
             err.close()
         assert self.proc.stdout is not None

@@ -5,7 +5,6 @@ requests to its shard and merges the rest. The same split later spreads a fleet 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import json
 import math
 import signal
@@ -18,6 +17,7 @@ from typing import Any
 from harness import fleetfile
 from harness.client import RemoteFleet
 from harness.errors import FleetError
+from harness.lifeline import die_with_parent
 from harness.fleetfile import FleetConfig
 
 PER_SHARD = 2500   # chargers one supervisor process handles comfortably (one event loop, ~3 fds each)
@@ -27,14 +27,6 @@ def shard_count(n: int, requested: int = 0) -> int:
     if requested > 0:
         return min(requested, n)
     return max(1, math.ceil(n / PER_SHARD)) if n > PER_SHARD * 1.2 else 1
-
-
-def _die_with_parent() -> None:
-    # The shard must not outlive the front (prctl PR_SET_PDEATHSIG, SIGTERM).
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 class ShardSet:
@@ -65,7 +57,7 @@ class ShardSet:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "harness.cli", "up", "-f", str(d / "definition.json"), "--run-dir", str(d),
                 "--launcher", self.launcher, "--rom" if self.rom else "--no-rom", "--timeout", str(timeout),
-                stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL, preexec_fn=die_with_parent)
             out.close()
             self.procs.append(proc)
             self.dirs.append(d)

@@ -45,3 +45,48 @@ def test_run_needs_a_scenario_with_main(tmp_path: Path) -> None:
     s.write_text("x = 1\n")
     r = CliRunner().invoke(main, ["run", str(s), "--run-dir", str(tmp_path)])
     assert r.exit_code == 1 and "has no `async def main(fleet)`" in r.output
+
+
+def _children(pid: int) -> dict[int, str]:
+    kids = {}
+    for p in Path("/proc").iterdir():
+        try:
+            if p.name.isdigit() and int((p / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                kids[int(p.name)] = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            pass
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_killed_harness_leaves_no_csms_behind(tmp_path: Path) -> None:
+    # SIGKILL cannot be handled: the embedded CSMS must still go (PR_SET_PDEATHSIG), chargers too.
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "up", "--count", "1", "--run-dir", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2])
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if b"registered in" in line:
+                break
+        kids = _children(proc.pid)
+        csms = [pid for pid, cmd in kids.items() if "tools.csms" in cmd]
+        assert csms, kids
+        proc.kill()
+        proc.wait(10)
+        end = time.monotonic() + 15
+        while any(_alive(p) for p in kids) and time.monotonic() < end:
+            time.sleep(0.1)
+        assert not [kids[p] for p in kids if _alive(p)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
