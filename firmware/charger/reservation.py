@@ -43,7 +43,7 @@ class Book:
         for rid, cid, tag, exp, parent in kv.load(_PATH, None) or ():   # kept across reboots
             if 0 <= cid < n:
                 charger.connectors[cid].reservation = Reservation(rid, cid, tag, exp, parent)
-        bus.subscribe(self._on_event)
+        bus.subscribe(self._on_event, ("tx_start",))
         if charger.connectors[0].status is not None:   # already started: show what was restored
             charger.refresh_all()
         self._kick()

@@ -1,6 +1,7 @@
 # Charger commands on the serial console: what a technician (or the harness) does to the emulated
 # hardware and what they can ask the firmware. Every bad input is a CommandError: nothing changes.
 from console.commands import command, CommandError, arg_int, arg_str, arg_choice
+from console.console import emit_event
 from charger import status as st
 
 _ch = None
@@ -14,17 +15,16 @@ def install(charger, board, proto):
 
     global _ch, _board, _proto
     _ch, _board, _proto = charger, board, proto
-    bus.subscribe(_forward)
+    bus.subscribe(_model_event)
 
 
-def _forward(kind, data):
-    # Model and protocol events become console event records (for subscribed channels).
-    from console.console import emit_event
+def _frame_event(kind, data):
+    # Protocol frames (captures) become console event records, as they are.
+    emit_event(kind, data)
 
-    if kind == "proto":
-        if _capture:
-            emit_event(kind, data)
-        return
+
+def _model_event(kind, data):
+    # Model events become console event records (for subscribed channels).
     if kind in ("tx_start", "tx_stop"):
         tx = data["tx"]
         d = tx.to_dict()
@@ -39,7 +39,13 @@ def _forward(kind, data):
 def _capture_cmd(args):
     global _capture
     if args:
+        import bus
+
         _capture = arg_choice(args, 0, "on|off", ("on", "off")) == "on"
+        if _capture:
+            bus.subscribe(_frame_event, ("proto",))   # only now does every frame become an event
+        else:
+            bus.unsubscribe(_frame_event)
     return {"capture": "on" if _capture else "off"}
 
 

@@ -56,7 +56,8 @@ class Rpc:
         ws = self.ws
         if ws is None:
             raise NotConnected()
-        bus.emit("proto", {"dir": "tx", "text": text})
+        if bus.wants("proto"):
+            bus.emit("proto", {"dir": "tx", "text": text})
         self.sent += 1
         await ws.send(text)
 
@@ -109,7 +110,8 @@ class Rpc:
             if not isinstance(text, str):
                 log.warn("rpc", "binary frame ignored")
                 continue
-            bus.emit("proto", {"dir": "rx", "text": text})
+            if bus.wants("proto"):
+                bus.emit("proto", {"dir": "rx", "text": text})
             try:
                 await self._frame(text)
             except OSError:

@@ -26,7 +26,7 @@ def fresh(cfg=None, keep=False):
                     os.remove(d + "/" + f)
             except OSError:
                 pass
-    bus._subs[:] = []
+    bus.clear()
     del EVENTS[:]
     bus.subscribe(_record)
     c = {"id": "T1", "connectors": 2}

@@ -23,7 +23,7 @@ def fresh(connectors=1, keep=False):
                     os.remove(d + "/" + f)
             except OSError:
                 pass
-    bus._subs[:] = []
+    bus.clear()
     del EVENTS[:]
     bus.subscribe(lambda kind, data: EVENTS.append((kind, data)))
     cfg = {"id": "R1", "connectors": connectors}

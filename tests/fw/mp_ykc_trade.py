@@ -37,7 +37,7 @@ def make(keep=False, cfg=None):
                     os.remove(d + "/" + f)
             except OSError:
                 pass
-    bus._subs[:] = []
+    bus.clear()
     netctl._closers[:] = []     # the old stack goes (and its memory with it)
     gc.collect()
     c = {"id": "T1", "connectors": 1, "protocol": "ykc", "pile_code": PILE, "ykc_tz_min": 480}

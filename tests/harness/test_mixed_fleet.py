@@ -39,3 +39,32 @@ async def test_mixed_fleet_normal_charging(tmp_path: Path) -> None:
         assert ocpp_ids == {"OC-1", "OC-2"}
     finally:
         await fleet.shutdown()
+
+
+async def test_message_capture_of_both_protocols(tmp_path: Path) -> None:
+    # `capture: true`: every frame each charger sends or receives lands in captures/messages.jsonl
+    # (OCPP-J text; YKC frames as hex); without it the firmware does not even build the events.
+    import asyncio
+    import json
+
+    fc = fleetfile.from_dict({"name": "cap", "capture": True, "templates": [
+        {"id": "OC-{n}", "count": 1, "protocol": "ocpp16"},
+        {"id": "YK-{n}", "count": 1, "protocol": "ykc", "config": {"ykc_heartbeat_s": 2}},
+    ]})
+    fleet = Fleet(fc, tmp_path / "run")
+    try:
+        await fleet.start()
+        assert await fleet.wait_booted(60) == 2
+        assert fleet.ykc is not None
+        await fleet.ykc.wait_for(0x03, timeout=30)   # a heartbeat: past login and billing
+        await asyncio.sleep(1)                        # its answer reached the charger
+    finally:
+        await fleet.shutdown()
+    recs = [json.loads(line) for line in (tmp_path / "run" / "captures" / "messages.jsonl").read_text().splitlines()]
+    oc = [r for r in recs if r["id"] == "OC-1"]
+    assert any(r["dir"] == "tx" and '"BootNotification"' in r["msg"] for r in oc), oc[:3]
+    boot_id = next(json.loads(r["msg"])[1] for r in oc if '"BootNotification"' in r["msg"])
+    assert any(r["dir"] == "rx" and json.loads(r["msg"])[:2] == [3, boot_id] for r in oc)
+    yk = [r for r in recs if r["id"] == "YK-1"]
+    assert any(r["dir"] == "tx" and r["msg"][10:12] == "01" for r in yk), yk[:3]   # login frame
+    assert any(r["dir"] == "rx" and r["msg"][10:12] == "02" for r in yk)            # its answer

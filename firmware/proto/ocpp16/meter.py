@@ -89,7 +89,7 @@ async def sampled(st):
         if kind == "tx_start":
             st.wake_meter.set()
 
-    bus.subscribe(_on_event)
+    bus.subscribe(_on_event, ("tx_start",))
     sent = {}   # connector -> (transaction ref, samples counted)
     while True:
         interval = st.keys["MeterValueSampleInterval"]

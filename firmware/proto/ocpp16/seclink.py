@@ -39,7 +39,7 @@ def setup(sec):
     sec.queue = kv.load(_QUEUE, []) or []
     import bus
 
-    bus.subscribe(sec.on_bus)
+    bus.subscribe(sec.on_bus, ("boot", "net"))
 
 
 # -- security events ----------------------------------------------------------------------------

@@ -64,7 +64,7 @@ class Smart:
                 self.profiles.append(_lib().Profile.from_list(a))
             except (TypeError, ValueError, IndexError):
                 log.warn("smart", "stored profile %r dropped" % (a,))
-        bus.subscribe(self._on_event)
+        bus.subscribe(self._on_event, ("tx_start", "tx_stop", "boot"))
         self.apply(False)          # limits in place before charger.start() first drives the outputs
 
     # -- the limit in force -------------------------------------------------------------------

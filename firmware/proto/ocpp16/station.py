@@ -46,7 +46,7 @@ class Station:
         self.connector = None      # owns URL, TLS and credentials when set: url(), async connect()
         self.routes = routes
         self._apply_keys()
-        bus.subscribe(self._on_event)
+        bus.subscribe(self._on_event, ("status",))
         netctl.on_down(lambda: asyncio.create_task(self.reconnect("network down", abort=True)))
 
     # -- configuration ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ from proto.ocpp16.meter import stop_data
 
 
 def attach(st):
-    bus.subscribe(lambda kind, data: _on_event(st, kind, data))
+    bus.subscribe(lambda kind, data: _on_event(st, kind, data), ("tx_start", "tx_stop"))
 
 
 def _on_event(st, kind, data):

@@ -100,7 +100,8 @@ class Station:
         self._out.extend(f)
         self._kick.set()
         self.sent += 1
-        bus.emit("proto", {"dir": "tx", "text": hexlify(f).decode()})
+        if bus.wants("proto"):
+            bus.emit("proto", {"dir": "tx", "text": hexlify(f).decode()})
         return True
 
     async def _pump(self, w):
@@ -155,8 +156,9 @@ class Station:
     def _dispatch(self, fr):
         seq, enc, typ, body, order = fr
         self.received += 1
-        raw = codec.encode(seq, typ, body, enc, order == codec.CRC_HI_FIRST)
-        bus.emit("proto", {"dir": "rx", "text": hexlify(raw).decode()})
+        if bus.wants("proto"):   # a capture: the frame as it came (re-encoded, its CRC order kept)
+            raw = codec.encode(seq, typ, body, enc, order == codec.CRC_HI_FIRST)
+            bus.emit("proto", {"dir": "rx", "text": hexlify(raw).decode()})
         if enc:
             log.warn("ykc", "0x%02X encrypted (ENC %d): ignored" % (typ, enc))
             return

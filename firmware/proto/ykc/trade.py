@@ -52,7 +52,7 @@ class Trades:
         kv.ensure_dir("/ykc")
         st.routes[0x34] = self.remote_start
         st.routes[0x36] = self.remote_stop
-        bus.subscribe(self._on_event)
+        bus.subscribe(self._on_event, ("tx_start", "tx_stop", "status"))
 
     @staticmethod
     def _path(gun, ext="json"):
