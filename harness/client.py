@@ -38,15 +38,17 @@ def find_fleet(name: str = "fleet", run_dir: str | Path | None = None) -> dict[s
 
 
 class RemoteFleet:
-    def __init__(self, api_url: str) -> None:
+    def __init__(self, api_url: str, connections: int = 100) -> None:
         self.url = api_url.rstrip("/")
+        self.connections = connections   # requests in flight at once (long-polls included)
         self._session: aiohttp.ClientSession | None = None
         self._csms: CsmsClient | None = None
         self._ykc: YkcClient | None = None
 
     async def _s(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None),
+                                                  connector=aiohttp.TCPConnector(limit=self.connections))
         return self._session
 
     async def _req(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:

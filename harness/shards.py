@@ -18,6 +18,7 @@ from harness import fleetfile
 from harness.client import RemoteFleet
 from harness.errors import FleetError
 from harness.lifeline import die_with_parent
+from harness.supervisor import raise_fd_limit
 from harness.fleetfile import FleetConfig
 
 PER_SHARD = 2500   # chargers one supervisor process handles comfortably (one event loop, ~3 fds each)
@@ -63,7 +64,11 @@ class ShardSet:
             self.dirs.append(d)
         for i, d in enumerate(self.dirs):
             api = await self._api_of(d, self.procs[i], timeout)
-            client = RemoteFleet(api)
+            # A scenario may hold a long-poll (wait_for) per connector open at once: with aiohttp's
+            # default pool of 100, every other request would queue behind them.
+            conns = sum(int(s.config.get("connectors", 1)) for s in groups[i]) + 64
+            raise_fd_limit(sum(len(g) for g in groups) * 6 + 256)
+            client = RemoteFleet(api, connections=conns)
             self.clients.append(client)
             for spec in groups[i]:
                 self.owner[spec.id] = client

@@ -20,11 +20,15 @@ from harness.procstat import cpu_s, pss_kib
 MEASURANDS = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC"
 
 
-def pct(values: list[float], q: float) -> float:
+def pct(values: list[float], q: float) -> float | None:
     if not values:
-        return float("nan")
+        return None   # no sample (every probe failed): JSON null, not NaN
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def _ms(v: float | None) -> float | None:
+    return None if v is None else round(v, 2)
 
 
 async def fleet_pids(fleet: Fleet) -> tuple[list[int], list[int]]:
@@ -52,23 +56,28 @@ async def _probe_console(fleet: Fleet, ids: list[str], until: float, out: list[f
         cid = random.choice(ids)
         t0 = time.perf_counter()
         try:
-            await fleet.console(cid, "ping", timeout=5)
+            # Bounded: behind a saturated sharded fleet's request queue a probe must not outlive
+            # the window (a lost probe is no sample; the figures say how many were taken).
+            await asyncio.wait_for(fleet.console(cid, "ping", timeout=5), 10)
             out.append((time.perf_counter() - t0) * 1000)
         except Exception:  # noqa: BLE001 - a failed probe is simply not a sample
             pass
         await asyncio.sleep(0.05)
 
 
-async def _probe_ocpp(fleet: Fleet, ids: list[str], until: float, out: list[float]) -> None:
+async def _probe_ocpp(fleet: Fleet, ids: list[str], until: float, out: list[float],
+                      failures: list[str] | None = None) -> None:
     csms = fleet.csms
     assert csms is not None
     while time.monotonic() < until:
         cid = random.choice(ids)
         t0 = time.perf_counter()
         try:
-            await csms.call(cid, "GetConfiguration", {"key": ["HeartbeatInterval"]}, timeout=10)
+            await asyncio.wait_for(csms.call(cid, "GetConfiguration", {"key": ["HeartbeatInterval"]}, timeout=10), 15)
             out.append((time.perf_counter() - t0) * 1000)
-        except Exception:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001
+            if failures is not None:
+                failures.append(f"{type(e).__name__}: {e}"[:200])
             pass
         await asyncio.sleep(0.1)
 
@@ -97,10 +106,10 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
 
         handle = FleetHandle(fleet, fleet.ids(), fleet.csms)
         counters = standard_workload.Counters()
+        pids, sups = await fleet_pids(fleet)   # before the workload's requests queue up
         workload = asyncio.create_task(standard_workload.run(handle, warmup + window + 600, counters))
         await asyncio.sleep(warmup)
         assert fleet.csms is not None and fleet.csms_proc is not None and fleet.csms_proc.pid
-        pids, sups = await fleet_pids(fleet)
         me = os.getpid()
         csms_pid = fleet.csms_proc.pid
         stats0 = await fleet.csms.stats()
@@ -112,15 +121,23 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
         until = t_start + window
         console_rtt: list[float] = []
         ocpp_rtt: list[float] = []
+        ocpp_failures: list[str] = []
         ids = fleet.ids()
-        await asyncio.gather(_probe_console(fleet, ids, until, console_rtt), _probe_ocpp(fleet, ids, until, ocpp_rtt))
+        await asyncio.gather(_probe_console(fleet, ids, until, console_rtt), _probe_ocpp(fleet, ids, until, ocpp_rtt, ocpp_failures))
         elapsed = time.monotonic() - t_start
-        pids, sups = await fleet_pids(fleet)
+        # The window's CPU from the processes it began with, read at once: asking a busy sharded
+        # fleet for its pids again would queue behind the workload's requests.
         inst1 = sum(cpu_s(p) for p in pids)
         me1 = cpu_s(me) + sum(cpu_s(p) for p in sups)
         cpu1 = inst1 + me1
         csms_cpu1 = cpu_s(csms_pid)
         stats1 = await fleet.csms.stats()
+        workload.cancel()
+        try:
+            await asyncio.wait_for(workload, 60)
+        except (asyncio.CancelledError, asyncio.TimeoutError):
+            pass
+        pids, sups = await fleet_pids(fleet)
         inst_pss = sum(pss_kib(p) for p in pids)
         harness_pss = pss_kib(me) + sum(pss_kib(p) for p in sups)
         msgs = (stats1["records"]["last_seq"] - stats0["records"]["last_seq"]) / elapsed
@@ -134,10 +151,10 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
             "instances_cpu_pct": round(100 * (inst1 - inst0) / elapsed, 2),
             "harness_cpu_pct": round(100 * (me1 - me0) / elapsed, 2),
             "csms_cpu_pct": round(100 * (csms_cpu1 - csms_cpu0) / elapsed, 2),
-            "console_rtt_ms": {"n": len(console_rtt), "p50": round(pct(console_rtt, 0.5), 2),
-                               "p99": round(pct(console_rtt, 0.99), 2)},
-            "ocpp_rtt_ms": {"n": len(ocpp_rtt), "p50": round(pct(ocpp_rtt, 0.5), 2),
-                            "p99": round(pct(ocpp_rtt, 0.99), 2)},
+            "console_rtt_ms": {"n": len(console_rtt), "p50": _ms(pct(console_rtt, 0.5)),
+                               "p99": _ms(pct(console_rtt, 0.99))},
+            "ocpp_rtt_ms": {"n": len(ocpp_rtt), "p50": _ms(pct(ocpp_rtt, 0.5)), "p99": _ms(pct(ocpp_rtt, 0.99)),
+                            "failed": len(ocpp_failures)},
             "messages_per_s": round(msgs, 1),
             "sessions_in_window": counters.sessions,
             "workload_errors": counters.errors,
@@ -145,13 +162,10 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
             "restarts": (await fleet.info())["restarts"],
             "shards": len((await fleet.info()).get("shards") or [1]),
         })
+        if ocpp_failures:
+            res["last_ocpp_probe_error"] = ocpp_failures[-1]
         if counters.last_error:
             res["last_workload_error"] = counters.last_error
-        workload.cancel()
-        try:
-            await workload
-        except asyncio.CancelledError:
-            pass
     finally:
         await fleet.shutdown()
     return res
