@@ -192,5 +192,5 @@ async def test_periodic_samples_count_from_each_transactions_start(start_charger
     for conn in (1, 2):
         mv = await csms.wait_for("MeterValues", cp_id="CP1", match={"connectorId": conn}, since=mark, timeout=8)
         first = epoch(mv.payload["meterValue"][0]["timestamp"])
-        assert 3 <= first - starts[conn] <= 5, (conn, first - starts[conn])
-    assert 1 <= starts[2] - starts[1] <= 3
+        assert 3 <= first - starts[conn] <= 6, (conn, first - starts[conn])   # 4 s, whole seconds, a busy CI
+    assert 1 <= starts[2] - starts[1] <= 4
