@@ -14,15 +14,15 @@ def subscribe(fn, kinds=None):
         if f == fn:
             return
     _subs.append((fn, kinds))
-    _rename()
+    _collect_named()
 
 
 def unsubscribe(fn):
     _subs[:] = [s for s in _subs if s[0] != fn]
-    _rename()
+    _collect_named()
 
 
-def _rename():
+def _collect_named():
     _named.clear()
     for _, kinds in _subs:
         if kinds:

@@ -62,12 +62,12 @@ class ShardSet:
             out.close()
             self.procs.append(proc)
             self.dirs.append(d)
+        # A scenario may hold a long-poll (wait_for) per connector open at once: with aiohttp's
+        # default pool of 100, every other request would queue behind them.
+        raise_fd_limit(len(self.config.chargers) * 6 + 256)
         for i, d in enumerate(self.dirs):
             api = await self._api_of(d, self.procs[i], timeout)
-            # A scenario may hold a long-poll (wait_for) per connector open at once: with aiohttp's
-            # default pool of 100, every other request would queue behind them.
             conns = sum(int(s.config.get("connectors", 1)) for s in groups[i]) + 64
-            raise_fd_limit(sum(len(g) for g in groups) * 6 + 256)
             client = RemoteFleet(api, connections=conns)
             self.clients.append(client)
             for spec in groups[i]:

@@ -9,7 +9,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,35 +51,20 @@ def bench_config(n: int, name: str) -> fleetfile.FleetConfig:
     return fleetfile.from_dict({"name": name, "tags": ["TAG1"], "restart": "always", "templates": [t]})
 
 
-async def _probe_console(fleet: Fleet, ids: list[str], until: float, out: list[float]) -> None:
+async def _probe(ask: Callable[[str], Awaitable[Any]], limit: float, pause: float, ids: list[str],
+                 until: float, out: list[float], failures: list[str]) -> None:
+    # Round trips of ask(charger id) to random chargers until the window ends. Each is bounded:
+    # behind a saturated sharded fleet's request queue a probe must not outlive the window (a lost
+    # probe is no sample; the figures say how many were taken, and why the last one failed).
     while time.monotonic() < until:
         cid = random.choice(ids)
         t0 = time.perf_counter()
         try:
-            # Bounded: behind a saturated sharded fleet's request queue a probe must not outlive
-            # the window (a lost probe is no sample; the figures say how many were taken).
-            await asyncio.wait_for(fleet.console(cid, "ping", timeout=5), 10)
+            await asyncio.wait_for(ask(cid), limit)
             out.append((time.perf_counter() - t0) * 1000)
-        except Exception:  # noqa: BLE001 - a failed probe is simply not a sample
-            pass
-        await asyncio.sleep(0.05)
-
-
-async def _probe_ocpp(fleet: Fleet, ids: list[str], until: float, out: list[float],
-                      failures: list[str] | None = None) -> None:
-    csms = fleet.csms
-    assert csms is not None
-    while time.monotonic() < until:
-        cid = random.choice(ids)
-        t0 = time.perf_counter()
-        try:
-            await asyncio.wait_for(csms.call(cid, "GetConfiguration", {"key": ["HeartbeatInterval"]}, timeout=10), 15)
-            out.append((time.perf_counter() - t0) * 1000)
-        except Exception as e:  # noqa: BLE001
-            if failures is not None:
-                failures.append(f"{type(e).__name__}: {e}"[:200])
-            pass
-        await asyncio.sleep(0.1)
+        except Exception as e:  # noqa: BLE001 - a failed probe is simply not a sample
+            failures.append(f"{type(e).__name__}: {e}"[:200])
+        await asyncio.sleep(pause)
 
 
 async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float = 20.0, rom: bool = True,
@@ -121,9 +106,15 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
         until = t_start + window
         console_rtt: list[float] = []
         ocpp_rtt: list[float] = []
+        console_failures: list[str] = []
         ocpp_failures: list[str] = []
         ids = fleet.ids()
-        await asyncio.gather(_probe_console(fleet, ids, until, console_rtt), _probe_ocpp(fleet, ids, until, ocpp_rtt, ocpp_failures))
+        csms = fleet.csms
+        await asyncio.gather(
+            _probe(lambda cid: fleet.console(cid, "ping", timeout=5), 10, 0.05, ids, until, console_rtt,
+                   console_failures),
+            _probe(lambda cid: csms.call(cid, "GetConfiguration", {"key": ["HeartbeatInterval"]}, timeout=10),
+                   15, 0.1, ids, until, ocpp_rtt, ocpp_failures))
         elapsed = time.monotonic() - t_start
         # The window's CPU from the processes it began with, read at once: asking a busy sharded
         # fleet for its pids again would queue behind the workload's requests.
@@ -152,7 +143,7 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
             "harness_cpu_pct": round(100 * (me1 - me0) / elapsed, 2),
             "csms_cpu_pct": round(100 * (csms_cpu1 - csms_cpu0) / elapsed, 2),
             "console_rtt_ms": {"n": len(console_rtt), "p50": _ms(pct(console_rtt, 0.5)),
-                               "p99": _ms(pct(console_rtt, 0.99))},
+                               "p99": _ms(pct(console_rtt, 0.99)), "failed": len(console_failures)},
             "ocpp_rtt_ms": {"n": len(ocpp_rtt), "p50": _ms(pct(ocpp_rtt, 0.5)), "p99": _ms(pct(ocpp_rtt, 0.99)),
                             "failed": len(ocpp_failures)},
             "messages_per_s": round(msgs, 1),

@@ -32,7 +32,6 @@ class _CompiledFirst:
 
     def __init__(self, exact: Any) -> None:
         self.exact = exact
-        self.schema = exact.schema
         # The library validates every schema as draft 4 (some declare draft 6): compile it so too.
         schema = {**exact.schema, "$schema": _DRAFT4}
         self._check = fastjsonschema.compile(schema, use_formats=False)
