@@ -496,15 +496,19 @@ async def _run_local(mod: Any, fc: FleetConfig, rd: Path, launcher: str, rom: bo
 @main.command()
 @click.option("--sizes", default="100,1000,5000", show_default=True, help="fleet sizes, comma-separated")
 @click.option("--json", "json_out", type=click.Path(), help="also write the figures to this JSON file")
-@click.option("--window", type=float, default=60.0, show_default=True, help="steady-state window, s")
+@click.option("--window", type=float, default=60.0, show_default=True,
+              help="steady-state window for CPU and messages, s (then as long again for the round-trip probes)")
 @click.option("--warmup", type=float, default=90.0, show_default=True,
               help="workload warm-up before it, s (every connector has started a session by 60 s)")
 @click.option("--run-dir", default="run/bench", show_default=True)
 @click.option("--rom/--no-rom", default=True, help="share the firmware bytecode via a ROMFS image")
 @click.option("--launcher", type=click.Choice(["auto", "c", "python", "subprocess"]), default="auto")
 @click.option("--shards", type=int, default=0, show_default=True, help="supervisor processes (0: automatic)")
+@click.option("--driver", type=click.Choice(["firmware", "harness"]), default="firmware", show_default=True,
+              help="who drives the sessions: each charger's own generator (as in the peer simulators), or "
+                   "this process through every console")
 def bench(sizes: str, json_out: str | None, window: float, warmup: float, run_dir: str, rom: bool,
-          launcher: str, shards: int) -> None:
+          launcher: str, shards: int, driver: str) -> None:
     """Scale benchmark on the standard workload: boot time, memory, CPU, round trips per size."""
     from tools.bench.fleet_bench import bench as run_bench
 
@@ -513,7 +517,7 @@ def bench(sizes: str, json_out: str | None, window: float, warmup: float, run_di
     except ValueError:
         fail(f"--sizes must be numbers separated by commas, not {sizes!r}")
     _run(run_bench(ns, Path(json_out) if json_out else None, Path(run_dir), window, warmup, rom, launcher,
-                   say=lambda m: out.print(m, soft_wrap=True), shards=shards))
+                   say=lambda m: out.print(m, soft_wrap=True), shards=shards, driver=driver))
 
 
 @main.command()

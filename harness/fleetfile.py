@@ -73,8 +73,11 @@ FIELDS: dict[str, tuple[tuple[type, ...], Any]] = {
     "heap": ((str,), lambda v: None if re.match(r"^\d+[kKmM]?$", v) else "must look like 256k"),
     "pile_code": ((str,), lambda v: None if re.match(r"^\d{14}$", v) else "must be 14 digits"),
     "log": ((str,), _choice(("debug", "info", "warn", "error"))),
+    "atg": ((dict, bool), None),  # automatic transaction generator in the firmware (sim/atg.py)
     "config": ((dict,), None),  # any further /config.json keys, passed through as they are
 }
+ATG_RANGES = ("session_s", "gap_s")           # [low, high] seconds
+ATG_SECONDS = ("first_s", "wait_s")
 EV_FIELDS = {"capacity_wh": _range(100, 500000), "soc": _range(0, 100), "max_power_w": _range(100, 400000),
              "target_soc": _range(1, 100), "taper_soc": _range(1, 100), "phases": _range(1, 3),
              "battery_v": _range(100, 1000)}
@@ -131,10 +134,36 @@ def _check_field(where: str, name: str, value: Any) -> None:
             err = EV_FIELDS[k](v)
             if err:
                 raise FleetFileError(f"{where}.ev.{k}: {err} (got {v!r})")
+    if name == "atg" and isinstance(value, dict):
+        _check_atg(f"{where}.atg", value)
     if name == "ocpp":
         for k, v in value.items():
             if not isinstance(v, (str, int, bool)):
                 raise FleetFileError(f"{where}.ocpp.{k}: must be a string, number or boolean")
+
+
+def _check_atg(where: str, value: dict[str, Any]) -> None:
+    known = ATG_RANGES + ATG_SECONDS + ("tags",)
+    for k, v in value.items():
+        if k not in known:
+            raise FleetFileError(f"{where}.{k}: unknown setting (known: {', '.join(known)})")
+        if k in ATG_RANGES:
+            pair = [v, v] if _is_num(v) else v
+            if not (isinstance(pair, list) and len(pair) == 2 and all(_is_num(x) and x >= 0 for x in pair)
+                    and pair[0] <= pair[1]):
+                raise FleetFileError(f"{where}.{k}: must be [low, high] seconds with low <= high (got {v!r})")
+        elif k in ATG_SECONDS:
+            if not _is_num(v) or v < 0 or (k == "wait_s" and v == 0):
+                raise FleetFileError(f"{where}.{k}: must be a number of seconds{' > 0' if k == 'wait_s' else ''} "
+                                     f"(got {v!r})")
+        else:
+            tags = [v] if isinstance(v, str) else v
+            if not (isinstance(tags, list) and tags and all(isinstance(t, str) and 0 < len(t) <= 20 for t in tags)):
+                raise FleetFileError(f"{where}.tags: must be idTags of 1..20 characters (got {v!r})")
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _expand_id(where: str, pattern: str, n: int) -> str:
@@ -159,7 +188,7 @@ def charger_config(spec: dict[str, Any], cid: str, n: int, fleet_csms: str | Non
     """The /config.json of one charger from its template."""
     cfg: dict[str, Any] = {"id": cid}
     for k in ("vendor", "model", "fw_version", "connectors", "type", "max_current_a", "max_power_w", "phases",
-              "voltage", "fixed_cable", "protocol", "password", "ev", "ocpp", "pile_code", "log"):
+              "voltage", "fixed_cable", "protocol", "password", "ev", "ocpp", "pile_code", "log", "atg"):
         if k in spec:
             cfg[k] = spec[k]
     if "serial" in spec:

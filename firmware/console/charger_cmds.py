@@ -129,6 +129,21 @@ def _swipe(args):
     return {"conn": n, "idTag": tag}
 
 
+@command("atg", "atg [on [session_s=60-180 gap_s=15-30 first_s=60 tags=TAG1,TAG2 wait_s=60]|off]",
+         "automatic transaction generator: an emulated driver cycling sessions on every connector")
+def _atg(args):
+    sim = _sim()   # first: a board with real hardware has no sim package either
+    from sim import atg
+
+    gen = atg.get(_ch, sim)
+    if args:
+        if arg_choice(args, 0, "on|off", ("on", "off")) == "on":
+            _do(gen.start, _params(args, 1))
+        else:
+            gen.stop()
+    return gen.info()
+
+
 @command("ev", "ev <conn> [soc=.. target_soc=.. max_power_w=.. capacity_wh=.. paused=true]",
          "show or change the plugged EV")
 def _ev(args):

@@ -22,6 +22,7 @@ templates:
     connectors: 2
     ev: {capacity_wh: 50000, soc: 10}
     ocpp: {MeterValueSampleInterval: 30}
+    atg: {session_s: [60, 180], gap_s: 20, tags: [T1]}
   - id: DC-1
     type: DC
     protocol: ykc
@@ -37,6 +38,7 @@ def test_templates_expand(tmp_path: Path) -> None:
     ac = fc.chargers[1].config
     assert ac["serial"] == "SN-00002" and ac["connectors"] == 2 and ac["csms_url"] == "ws://10.0.0.5:9000/ocpp"
     assert ac["ev"] == {"capacity_wh": 50000, "soc": 10}
+    assert ac["atg"] == {"session_s": [60, 180], "gap_s": 20, "tags": ["T1"]}
     dc = fc.chargers[3].config
     assert dc["csms_url"] == "tcp://10.0.0.6:8767" and len(dc["pile_code"]) == 14
 
@@ -72,6 +74,11 @@ def test_pile_codes_are_unique_14_digits() -> None:
     ("templates: [{id: CP1}, {id: CP1}]", "templates[1].id: charger CP1 is also defined by"),
     ("nam: x\ntemplates: [{id: CP1}]", "f.yaml.nam: unknown field"),
     ("templates: [{id: CP1, fixed_cable: 1}]", "templates[0].fixed_cable: must be bool"),
+    ("templates: [{id: CP1, atg: {session_s: [180, 60]}}]", "templates[0].atg.session_s: must be [low, high]"),
+    ("templates: [{id: CP1, atg: {sesion_s: 60}}]", "templates[0].atg.sesion_s: unknown setting"),
+    ("templates: [{id: CP1, atg: {tags: []}}]", "templates[0].atg.tags: must be idTags"),
+    ("templates: [{id: CP1, atg: {wait_s: 0}}]", "templates[0].atg.wait_s: must be a number of seconds > 0"),
+    ("templates: [{id: CP1, atg: yes please}]", "templates[0].atg: must be dict or bool"),
     ("- just a list", "must be a mapping with 'templates'"),
     ("templates: [{id: CP1}\n  bad: [", "not valid YAML"),
 ])

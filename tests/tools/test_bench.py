@@ -20,4 +20,4 @@ async def test_bench_figures_are_sane(tmp_path: Path) -> None:
     for rtt in (r["console_rtt_ms"], r["ocpp_rtt_ms"]):
         assert rtt["n"] > 10 and 0 < rtt["p50"] <= rtt["p99"]
     assert r["messages_per_s"] > 0 and r["restarts"] == 0 and r["workload_errors"] == 0
-    assert "20 chargers: booted 20" in format_row(r)
+    assert r["driver"] == "firmware" and "20 chargers (firmware driver): booted 20" in format_row(r)

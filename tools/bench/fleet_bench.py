@@ -1,6 +1,7 @@
 """`evfleet bench`: brings up fleets of N real-firmware chargers on the standard workload and prints,
 per size, launch-to-all-booted time, fleet PSS (total and per charger; harness included, CSMS
-apart), CPU over a steady window, console and OCPP round trips p50/p99, and messages per second."""
+apart), CPU and messages per second over a steady window of the workload alone, then console and
+OCPP round trips p50/p99 from probes to random chargers."""
 
 from __future__ import annotations
 
@@ -68,14 +69,15 @@ async def _probe(ask: Callable[[str], Awaitable[Any]], limit: float, pause: floa
 
 
 async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float = 20.0, rom: bool = True,
-                     launcher: str = "auto", say: Callable[[str], None] = print, shards: int = 0) -> dict[str, Any]:
+                     launcher: str = "auto", say: Callable[[str], None] = print, shards: int = 0,
+                     driver: str = "firmware") -> dict[str, Any]:
     from harness.mpbin import REPO
     from harness.scenario import load_scenario
 
     standard_workload = load_scenario(REPO / "scripts" / "standard_workload.py")
     fc = bench_config(n, f"bench-{n}")
     fleet = Fleet(fc, run_root / f"bench-{n}", launcher=launcher, rom=rom, shards=shards)
-    res: dict[str, Any] = {"chargers": n}
+    res: dict[str, Any] = {"chargers": n, "driver": driver}
     t0 = time.monotonic()
     try:
         await fleet.start()
@@ -92,18 +94,38 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
         handle = FleetHandle(fleet, fleet.ids(), fleet.csms)
         counters = standard_workload.Counters()
         pids, sups = await fleet_pids(fleet)   # before the workload's requests queue up
-        workload = asyncio.create_task(standard_workload.run(handle, warmup + window + 600, counters))
+        workload = asyncio.create_task(standard_workload.run(handle, warmup + 2 * window + 600, counters, driver))
+
+        async def sessions() -> int:
+            if driver == "firmware":   # counted by each charger's generator
+                await standard_workload.generator_counts(handle, counters)
+            return int(counters.sessions)
+
         await asyncio.sleep(warmup)
         assert fleet.csms is not None and fleet.csms_proc is not None and fleet.csms_proc.pid
         me = os.getpid()
         csms_pid = fleet.csms_proc.pid
+        sessions0 = await sessions()   # outside the window: counting asks every charger
+        # CPU first, over a window of the workload alone: the probes below are the benchmark's own
+        # traffic (20 console and 10 OCPP round trips a second), not the fleet's.
         stats0 = await fleet.csms.stats()
         inst0 = sum(cpu_s(p) for p in pids)
         me0 = cpu_s(me) + sum(cpu_s(p) for p in sups)
         cpu0 = inst0 + me0
         csms_cpu0 = cpu_s(csms_pid)
         t_start = time.monotonic()
-        until = t_start + window
+        await asyncio.sleep(window)
+        elapsed = time.monotonic() - t_start
+        # Read from the processes the window began with, at once: asking a busy sharded fleet for
+        # its pids again would queue behind the workload's requests.
+        inst1 = sum(cpu_s(p) for p in pids)
+        me1 = cpu_s(me) + sum(cpu_s(p) for p in sups)
+        cpu1 = inst1 + me1
+        csms_cpu1 = cpu_s(csms_pid)
+        stats1 = await fleet.csms.stats()
+        sessions_in_window = await sessions() - sessions0
+        # Then round trips to random chargers, the workload still running.
+        until = time.monotonic() + window
         console_rtt: list[float] = []
         ocpp_rtt: list[float] = []
         console_failures: list[str] = []
@@ -115,14 +137,6 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
                    console_failures),
             _probe(lambda cid: csms.call(cid, "GetConfiguration", {"key": ["HeartbeatInterval"]}, timeout=10),
                    15, 0.1, ids, until, ocpp_rtt, ocpp_failures))
-        elapsed = time.monotonic() - t_start
-        # The window's CPU from the processes it began with, read at once: asking a busy sharded
-        # fleet for its pids again would queue behind the workload's requests.
-        inst1 = sum(cpu_s(p) for p in pids)
-        me1 = cpu_s(me) + sum(cpu_s(p) for p in sups)
-        cpu1 = inst1 + me1
-        csms_cpu1 = cpu_s(csms_pid)
-        stats1 = await fleet.csms.stats()
         workload.cancel()
         try:
             await asyncio.wait_for(workload, 60)
@@ -147,7 +161,7 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
             "ocpp_rtt_ms": {"n": len(ocpp_rtt), "p50": _ms(pct(ocpp_rtt, 0.5)), "p99": _ms(pct(ocpp_rtt, 0.99)),
                             "failed": len(ocpp_failures)},
             "messages_per_s": round(msgs, 1),
-            "sessions_in_window": counters.sessions,
+            "sessions_in_window": sessions_in_window,
             "workload_errors": counters.errors,
             "window_s": round(elapsed, 1),
             "restarts": (await fleet.info())["restarts"],
@@ -163,7 +177,7 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
 
 
 def format_row(r: dict[str, Any]) -> str:
-    return (f"{r['chargers']:>6} chargers: booted {r.get('booted')} in {r.get('boot_s')} s | "
+    return (f"{r['chargers']:>6} chargers ({r.get('driver')} driver): booted {r.get('booted')} in {r.get('boot_s')} s | "
             f"PSS {r.get('fleet_pss_mib')} MiB (instances {r.get('instances_pss_mib')}, harness {r.get('harness_pss_mib')}) ({r.get('pss_per_charger_kib')} KiB/charger; CSMS "
             f"{r.get('csms_pss_mib')} MiB) | CPU {r.get('fleet_cpu_pct')} % of a core (CSMS {r.get('csms_cpu_pct')} %) | "
             f"console p50/p99 {r['console_rtt_ms']['p50']}/{r['console_rtt_ms']['p99']} ms | "
@@ -171,11 +185,12 @@ def format_row(r: dict[str, Any]) -> str:
 
 
 async def bench(sizes: list[int], json_path: Path | None, run_root: Path, window: float, warmup: float,
-                rom: bool, launcher: str, say: Callable[[str], None] = print, shards: int = 0) -> list[dict[str, Any]]:
+                rom: bool, launcher: str, say: Callable[[str], None] = print, shards: int = 0,
+                driver: str = "firmware") -> list[dict[str, Any]]:
     machine = {"cores": os.cpu_count(), "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
     results = []
     for n in sizes:
-        r = await bench_size(n, run_root, window, warmup, rom, launcher, say, shards)
+        r = await bench_size(n, run_root, window, warmup, rom, launcher, say, shards, driver)
         say(format_row(r))
         results.append(r)
         if json_path is not None:
