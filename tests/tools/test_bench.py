@@ -21,3 +21,12 @@ async def test_bench_figures_are_sane(tmp_path: Path) -> None:
         assert rtt["n"] > 10 and 0 < rtt["p50"] <= rtt["p99"]
     assert r["messages_per_s"] > 0 and r["restarts"] == 0 and r["workload_errors"] == 0
     assert r["driver"] == "firmware" and "20 chargers (firmware driver): booted 20" in format_row(r)
+
+
+async def test_bench_again_in_the_same_run_dir_starts_fresh(tmp_path: Path) -> None:
+    # The first run's chargers stop with EVs plugged in; the next run (driven through the consoles
+    # this time) must not boot on that flash and find its connectors taken.
+    await bench_size(10, tmp_path, window=2.0, warmup=25.0, say=lambda _: None)
+    r = await bench_size(10, tmp_path, window=4.0, warmup=4.0, say=lambda _: None, driver="harness")
+    assert r["booted"] == 10 and r["driver"] == "harness"
+    assert r["workload_errors"] == 0, r.get("last_workload_error")

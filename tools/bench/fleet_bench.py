@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -76,7 +77,11 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
 
     standard_workload = load_scenario(REPO / "scripts" / "standard_workload.py")
     fc = bench_config(n, f"bench-{n}")
-    fleet = Fleet(fc, run_root / f"bench-{n}", launcher=launcher, rom=rom, shards=shards)
+    run_dir = run_root / f"bench-{n}"
+    # A fresh fleet: flash left by an earlier run would boot chargers with EVs still plugged in
+    # and sessions to close (slower boots, and a workload that finds its connectors taken).
+    shutil.rmtree(run_dir, ignore_errors=True)
+    fleet = Fleet(fc, run_dir, launcher=launcher, rom=rom, shards=shards)
     res: dict[str, Any] = {"chargers": n, "driver": driver}
     t0 = time.monotonic()
     try:
