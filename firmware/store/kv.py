@@ -9,7 +9,9 @@ def load(path, default=None):
     # Content of a JSON file, or default when it is missing or unreadable (logged, never raised).
     try:
         with open(path) as f:
-            return json.load(f)
+            # One read, then parse: json.load(f) reads the stream a byte per call, a system call
+            # per byte on the unix port (a third of a charger's boot CPU, measured).
+            return json.loads(f.read())
     except OSError:
         return default
     except ValueError as e:

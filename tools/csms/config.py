@@ -263,3 +263,7 @@ class ServerOptions:
     ping_interval: float | None = 20.0  # websocket keepalive pings (None: off)
     compression: bool = False  # permessage-deflate costs memory per connection
     close_timeout: float = 5.0
+    # Connections waiting to be accepted. asyncio's default of 100 overflows when a fleet boots at
+    # once: the kernel drops the SYNs and each of those chargers waits for its 1 s retransmit
+    # (212-522 of 1000 chargers at every boot, measured). The kernel caps it at somaxconn.
+    backlog: int = 4096

@@ -142,6 +142,7 @@ class Csms(CsmsActions):
             ping_timeout=opts.ping_interval,
             close_timeout=opts.close_timeout,
             ssl=ssl_context,
+            backlog=opts.backlog,
         )
         self._port = int(self._server.sockets[0].getsockname()[1])
         LOG.info("CSMS listening on %s", self.url)

@@ -309,7 +309,8 @@ class YkcPeer:
         if self._server is not None:
             return
         self._server = await asyncio.start_server(
-            self._serve, self.host, self.port, reuse_address=True
+            self._serve, self.host, self.port, reuse_address=True,
+            backlog=4096,   # a whole fleet dialling at once (asyncio's 100 drops SYNs: 1 s retries)
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._add(None, None, event="server_start", note=f"{self.host}:{self.port}")

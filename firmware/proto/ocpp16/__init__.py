@@ -4,8 +4,10 @@
 
 FEATURES = ("smart", "reservation", "locallist", "trigger", "firmware", "security")   # feature modules installed by default, in this order
 
-# What start() imports, for a launcher that loads the firmware once before forking chargers.
-PRELOAD = tuple("proto.ocpp16." + m for m in ("core", "station", "tx", "meter", "auth") + FEATURES)
+# What start() imports, for a launcher that loads the firmware once before forking chargers; with
+# seclink, which security loads on demand and drops again (7 loads from flash at every boot), but
+# which stays once it is part of the loaded image (security.release()).
+PRELOAD = tuple("proto.ocpp16." + m for m in ("core", "station", "tx", "meter", "auth") + FEATURES + ("seclink",))
 
 
 def start(charger, board, cfg):

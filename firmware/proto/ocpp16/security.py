@@ -80,6 +80,11 @@ class Security:
         self.fw_request = None     # requestId of the SignedUpdateFirmware in progress
         self.invalid_ms = None
         self.mem_low = False
+        # On-demand modules that were there before this charger started (a launcher's preloaded
+        # image, shared by many chargers): dropping them would free no RAM, only cost a reload.
+        import sys
+
+        self.resident = tuple(n for n in _LAZY if n in sys.modules)
         self.call("setup")         # keys, state, event queue, bus subscription
         # hooks around the station's callables, made here so that no on-demand module stays loaded
         keys, clock, rpc = st.keys, st.charger.clock, st.rpc
@@ -113,7 +118,7 @@ class Security:
 
         self.store = None
         for name in _LAZY:
-            if sys.modules.pop(name, None) is not None:
+            if name not in self.resident and sys.modules.pop(name, None) is not None:
                 pkg, _, attr = name.rpartition(".")
                 try:
                     delattr(sys.modules[pkg], attr)
