@@ -111,6 +111,7 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
         me = os.getpid()
         csms_pid = fleet.csms_proc.pid
         sessions0 = await sessions()   # outside the window: counting asks every charger
+        counted0 = time.monotonic()
         # CPU first, over a window of the workload alone: the probes below are the benchmark's own
         # traffic (20 console and 10 OCPP round trips a second), not the fleet's.
         stats0 = await fleet.csms.stats()
@@ -128,7 +129,8 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
         cpu1 = inst1 + me1
         csms_cpu1 = cpu_s(csms_pid)
         stats1 = await fleet.csms.stats()
-        sessions_in_window = await sessions() - sessions0
+        # Per second between the two counts: at 5000 chargers a count itself takes seconds.
+        sessions_per_s = (await sessions() - sessions0) / (time.monotonic() - counted0)
         # Then round trips to random chargers, the workload still running.
         until = time.monotonic() + window
         console_rtt: list[float] = []
@@ -166,7 +168,7 @@ async def bench_size(n: int, run_root: Path, window: float = 60.0, warmup: float
             "ocpp_rtt_ms": {"n": len(ocpp_rtt), "p50": _ms(pct(ocpp_rtt, 0.5)), "p99": _ms(pct(ocpp_rtt, 0.99)),
                             "failed": len(ocpp_failures)},
             "messages_per_s": round(msgs, 1),
-            "sessions_in_window": sessions_in_window,
+            "sessions_per_s": round(sessions_per_s, 1),
             "workload_errors": counters.errors,
             "window_s": round(elapsed, 1),
             "restarts": (await fleet.info())["restarts"],
@@ -186,7 +188,8 @@ def format_row(r: dict[str, Any]) -> str:
             f"PSS {r.get('fleet_pss_mib')} MiB (instances {r.get('instances_pss_mib')}, harness {r.get('harness_pss_mib')}) ({r.get('pss_per_charger_kib')} KiB/charger; CSMS "
             f"{r.get('csms_pss_mib')} MiB) | CPU {r.get('fleet_cpu_pct')} % of a core (CSMS {r.get('csms_cpu_pct')} %) | "
             f"console p50/p99 {r['console_rtt_ms']['p50']}/{r['console_rtt_ms']['p99']} ms | "
-            f"OCPP p50/p99 {r['ocpp_rtt_ms']['p50']}/{r['ocpp_rtt_ms']['p99']} ms | {r.get('messages_per_s')} msg/s")
+            f"OCPP p50/p99 {r['ocpp_rtt_ms']['p50']}/{r['ocpp_rtt_ms']['p99']} ms | {r.get('messages_per_s')} msg/s | "
+            f"{r.get('sessions_per_s')} sessions/s")
 
 
 async def bench(sizes: list[int], json_path: Path | None, run_root: Path, window: float, warmup: float,
