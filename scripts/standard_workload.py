@@ -19,6 +19,8 @@ from typing import Any
 COUNT = 10
 DURATION = float(os.environ.get("EVFLEET_DURATION", "300"))
 DRIVER = os.environ.get("EVFLEET_DRIVER", "harness")
+if DRIVER not in ("harness", "firmware"):
+    raise ValueError(f"EVFLEET_DRIVER must be 'harness' or 'firmware', not {DRIVER!r}")
 TAG = "TAG1"
 MEASURANDS = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC"
 OCPP = {"HeartbeatInterval": 60, "MeterValueSampleInterval": 30, "MeterValuesSampledData": MEASURANDS}
