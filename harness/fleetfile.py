@@ -129,7 +129,7 @@ def _check_field(where: str, name: str, value: Any) -> None:
                 continue
             if k not in EV_FIELDS:
                 raise FleetFileError(f"{where}.ev.{k}: unknown EV parameter (known: {', '.join(EV_FIELDS)})")
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
+            if not _is_num(v):
                 raise FleetFileError(f"{where}.ev.{k}: must be a number, not {v!r}")
             err = EV_FIELDS[k](v)
             if err:
