@@ -4,6 +4,7 @@ metadata(description="evfleet EV charger firmware: model, HAL, OCPP 1.6J and YKC
 module("app.py")
 module("log.py")
 module("bus.py")
+module("timedevent.py")
 package("charger")
 package("hal")
 package("net")

@@ -3,6 +3,7 @@
 # the HAL runs exactly as on hardware.
 import sys
 import asyncio
+from timedevent import TimedEvent
 import machine
 from micropython import const
 import log
@@ -346,7 +347,7 @@ class Board:
         self._fault_cb = None
         self.faults = {}
         self.sim = Sim(self)
-        self._wake = asyncio.Event()
+        self._wake = TimedEvent()
         for c in self.connectors:
             c.wake = self._wake
 
@@ -373,10 +374,7 @@ class Board:
                 if ms is not None and (wait is None or ms < wait):
                     wait = ms
             self._wake.clear()
-            try:
-                await asyncio.wait_for_ms(self._wake.wait(), wait if wait is not None else 3600000)
-            except asyncio.TimeoutError:
-                pass
+            await self._wake.wait_ms(wait)   # None: until an EV or the relay changes
 
     def reset(self, hard=False):
         log.info("board", "%s reset" % ("hard" if hard else "soft"))

@@ -1,6 +1,7 @@
 # Reservations: a connector (or, as connector 0, one connector of the charge point) held for an id
 # tag or its group until an expiry time; it ends when its holder starts, on cancel, or at expiry.
 import asyncio
+from timedevent import TimedEvent
 import bus
 import log
 import store.kv as kv
@@ -37,7 +38,7 @@ class Book:
     # A charger's reservations: they live on the connectors (connector.reservation), saved on flash.
     def __init__(self, charger):
         self.ch = charger
-        self._wake = asyncio.Event()
+        self._wake = TimedEvent()
         self._task = None
         n = len(charger.connectors)
         for rid, cid, tag, exp, parent in kv.load(_PATH, None) or ():   # kept across reboots
@@ -159,9 +160,6 @@ class Book:
                     continue
                 self._wake.clear()
                 wait = min(r.expiry for r in rs) - now
-                try:   # at most a minute: the wall clock may be set meanwhile
-                    await asyncio.wait_for(self._wake.wait(), min(wait, 60))
-                except asyncio.TimeoutError:
-                    pass
+                await self._wake.wait(min(wait, 60))   # at most a minute: the clock may be set
         finally:
             self._task = None

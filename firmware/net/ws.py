@@ -22,7 +22,7 @@ _OP_PONG = const(10)
 _MAX_HEAD = const(4096)  # bytes of 101 response we accept: a server cannot make us buffer more
 _CLOSE_WAIT_MS = const(2000)  # how long to wait for the peer's close frame before dropping TCP
 _CHUNK = const(64)  # masking granularity: one small long-int XOR per 64 bytes, ~7x a byte loop
-_SKIP = const(256)  # scratch size for discarding an oversized payload
+_RBUF = const(1024)  # receive buffer: an OCPP answer that arrived whole is read in one call
 _WHOLE = const(4096)  # frames up to this size are masked in one go (bounded temporary memory)
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -82,6 +82,32 @@ def _mask(buf, off, data, key):
         i += 1
 
 
+# The same in place on buf[off:off + n], compiled to machine code by the port's viper emitter
+# (unix, ESP32): an 830-byte MeterValues frame in 4 us with nothing allocated, against 66 us and
+# 5 KB of long-int temporaries (measured on unix). None where the port has no native emitter.
+_VIPER_XOR = """
+import micropython
+@micropython.viper
+def xor(buf: ptr8, off: int, n: int, key: ptr8):
+    i = 0
+    while i < n:
+        buf[off + i] ^= key[i & 3]
+        i += 1
+"""
+
+
+def _compile_xor():
+    g = {}
+    try:
+        exec(_VIPER_XOR, g)
+        return g["xor"]
+    except Exception:  # no compiler or no native emitter in this build
+        return None
+
+
+_xor = _compile_xor()
+
+
 class WebSocket:
     # One open connection. recv() must be called from one task at a time; send/ping/close from any.
     def __init__(self, s, subprotocol, max_size, socks):
@@ -100,6 +126,9 @@ class WebSocket:
         self._wake = asyncio.Event()  # set when a recv() ends or the socket is shut
         self._hdr = bytearray(8)  # reused for every frame header
         self._hmv = memoryview(self._hdr)
+        self._rmv = memoryview(bytearray(_RBUF))
+        self._rpos = 0  # bytes read from the socket but not used yet: _rmv[_rpos:_rend]
+        self._rend = 0
 
     # ---- receiving
 
@@ -155,7 +184,8 @@ class WebSocket:
             else:
                 await self._fail(1002, "bad opcode")
             if fin:
-                await netctl.after_recv()   # injected latency on the way in
+                if not netctl.clean():
+                    await netctl.after_recv()   # injected latency on the way in
                 if mop == _OP_BIN:
                     return bytes(msg)
                 try:
@@ -163,15 +193,39 @@ class WebSocket:
                 except UnicodeError:
                     await self._fail(1007, "invalid utf-8")
 
-    async def _fill(self, mv):
-        got = 0
-        n = len(mv)
-        while got < n:
-            k = await self._s.readinto(mv[got:])
+    # Reads what the socket has (up to the buffer's size) into the empty receive buffer: a frame
+    # that arrived whole (header and payload) costs one read and one pass of the scheduler.
+    async def _refill(self):
+        while True:
+            k = await self._s.readinto(self._rmv)
             if k is None:  # TLS record not complete yet
                 continue
             if not k:
                 raise EOFError
+            self._rpos = 0
+            self._rend = k
+            return
+
+    # Fills mv from the receive buffer, refilling it as needed; a payload bigger than the buffer
+    # goes from the socket straight into place.
+    async def _fill(self, mv):
+        got = 0
+        n = len(mv)
+        while got < n:
+            have = self._rend - self._rpos
+            if have:
+                k = min(have, n - got)
+                mv[got : got + k] = self._rmv[self._rpos : self._rpos + k]
+                self._rpos += k
+            elif n - got >= _RBUF:
+                k = await self._s.readinto(mv[got:])
+                if k is None:
+                    continue
+                if not k:
+                    raise EOFError
+            else:
+                await self._refill()
+                continue
             got += k
             self._partial = True
 
@@ -179,7 +233,8 @@ class WebSocket:
     # frame exceeds limit (so the caller can refuse it without allocating).
     async def _frame(self, limit):
         h = self._hdr
-        await netctl.before_recv()   # an injected stall or partition holds incoming frames
+        if not netctl.clean():
+            await netctl.before_recv()   # an injected stall or partition holds incoming frames
         await self._fill(self._hmv[:2])
         b0 = h[0]
         n = h[1]
@@ -250,15 +305,12 @@ class WebSocket:
     # Reads and drops frames until the peer's close frame (closing handshake).
     async def _linger(self, skip):
         while True:
-            if skip:
-                buf = bytearray(min(skip, _SKIP))
-                while skip:
-                    k = await self._s.readinto(memoryview(buf)[: min(skip, _SKIP)])
-                    if k is None:
-                        continue
-                    if not k:
-                        raise EOFError
-                    skip -= k
+            while skip:
+                if self._rpos == self._rend:
+                    await self._refill()
+                k = min(skip, self._rend - self._rpos)
+                self._rpos += k
+                skip -= k
             fin, op, buf = await self._frame(self.max_size)
             if op == _OP_CLOSE:
                 return
@@ -299,7 +351,8 @@ class WebSocket:
 
     # Builds the whole frame in one buffer (header, mask key, masked payload) and writes it at once.
     async def _send_frame(self, op, data):
-        await netctl.before_send()   # injected latency, stall or one-way partition
+        if not netctl.clean():
+            await netctl.before_send()   # injected latency, stall or one-way partition
         n = len(data)
         h = 2 if n < 126 else 4 if n < 65536 else 10
         buf = bytearray(h + 4 + n)
@@ -315,14 +368,23 @@ class WebSocket:
             buf[2:10] = n.to_bytes(8, "big")
         key = urandom(4)
         buf[h : h + 4] = key
-        _mask(buf, h + 4, data, key)
-        async with self._lock:
-            s = self._s
-            if s is None:
-                raise WsClosed(self.close_code or 1006, self.close_reason)
+        if _xor is None:
+            _mask(buf, h + 4, data, key)
+        else:
+            buf[h + 4 :] = data
+            _xor(buf, h + 4, n, key)
+        if not self._lock.locked():
+            # The usual case: the socket takes the whole frame at once, nothing to wait for (the
+            # stream's drain() would still cost a pass of the scheduler).
+            self._write(buf)
+            if not self._s.out_buf:
+                return
+            buf = None
+        async with self._lock:  # one task at a time waits for the socket to take the rest
+            if buf is not None:
+                self._write(buf)
             try:
-                s.write(buf)
-                await s.drain()
+                await self._s.drain()
             except Exception as e:
                 self._shut(1006, "connection lost")
                 raise WsClosed(1006, _why(e))
@@ -330,6 +392,16 @@ class WebSocket:
                 # cancelled mid-write: the peer may hold half a frame, nothing sane can follow
                 self._shut(1006, "send cancelled")
                 raise
+
+    def _write(self, buf):
+        s = self._s
+        if s is None:
+            raise WsClosed(self.close_code or 1006, self.close_reason)
+        try:
+            s.write(buf)
+        except Exception as e:
+            self._shut(1006, "connection lost")
+            raise WsClosed(1006, _why(e))
 
     # ---- closing
 

@@ -8,6 +8,7 @@ from micropython import const
 import bus
 import log
 from proto import validate
+from timedevent import TimedEvent
 
 _CALL = const(2)
 _RESULT = const(3)
@@ -37,7 +38,7 @@ class Rpc:
         self._waiting = None        # message id of our outstanding CALL
         self._on_result = None
         self._reply = None
-        self._got = asyncio.Event()
+        self._got = TimedEvent()   # one per CALL: asyncio.wait_for cost ~1 KB and many passes each
         self._n = 0
         self._prefix = "%x" % (int.from_bytes(os.urandom(3), "little"))  # ids differ across boots
         self.sent = 0
@@ -80,9 +81,8 @@ class Rpc:
                     await self._send('[2,"%s","%s",%s]' % (mid, action, payload))
                 else:
                     await self._send([_CALL, mid, action, payload])
-                await asyncio.wait_for_ms(self._got.wait(), timeout_ms or self.timeout_ms)
-            except asyncio.TimeoutError:
-                raise CallTimeout("%s %s got no answer" % (action, mid))
+                if not await self._got.wait_ms(timeout_ms or self.timeout_ms):
+                    raise CallTimeout("%s %s got no answer" % (action, mid))
             except OSError as e:
                 raise NotConnected(str(e))
             finally:

@@ -3,6 +3,7 @@
 # nobody driving the consoles (as in the peer simulators). It acts only through the emulated
 # hardware (board.sim), like the console's plug/swipe, so the firmware cannot tell the difference.
 import asyncio
+from timedevent import TimedEvent
 import random
 import bus
 import log
@@ -99,13 +100,12 @@ class Atg:
         # Wait for the connector to reach `status` (it may be there already).
         if self.charger.connectors[conn].status == status:
             return
-        ev = asyncio.Event()
+        ev = TimedEvent()
         self._want[conn] = [status, ev]
         try:
-            await asyncio.wait_for(ev.wait(), self.conf["wait_s"])
-        except asyncio.TimeoutError:
-            raise RuntimeError("connector %d not %s within %g s (it is %s)"
-                               % (conn, status, self.conf["wait_s"], self.charger.connectors[conn].status))
+            if not await ev.wait(self.conf["wait_s"]):
+                raise RuntimeError("connector %d not %s within %g s (it is %s)"
+                                   % (conn, status, self.conf["wait_s"], self.charger.connectors[conn].status))
         finally:
             self._want.pop(conn, None)
 

@@ -481,6 +481,8 @@ def test_tls_context_arguments(run):
 def test_memory_and_handshake_figures(run):
     f = facts(run, "memory")
     print("\nnet.ws figures (unix port):", json.dumps(f))
-    assert f["import_net_ws"] < 24_000
+    # From source (compiled on import): ~23 KB, plus a qstr pool step when new names overflow the
+    # pool (measured 19.7 KB -> 24.5 KB for +1.2 KB of code: the receive buffer and viper masking).
+    assert f["import_net_ws"] < 26_000
     assert f["plain_open"] < 4_000
     assert min(f["tls_connect_ms"]) < 1000

@@ -117,10 +117,7 @@ async def sampled(st):
                 else:
                     sent[c.id] = (tx.ref, n)
                     wait = min(wait, at - now)
-        try:
-            await asyncio.wait_for(st.wake_meter.wait(), max(wait, 0.05))
-        except asyncio.TimeoutError:
-            pass
+        await st.wake_meter.wait(max(wait, 0.05))
 
 
 async def aligned(st):

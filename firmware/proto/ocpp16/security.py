@@ -12,6 +12,7 @@
 # "client_key": factory charge point certificate (until CertificateSigned installs one);
 # "server_hostname": the name the server certificate must carry (default: the URL's host).
 import asyncio
+from timedevent import TimedEvent
 
 LOG_PATH = "/security.log"     # the security log (= firmware.SECURITY_LOG, sent by GetLog)
 LOG_OLD = "/security.log.1"    # the previous one after a rotation
@@ -71,7 +72,7 @@ class Security:
         self.st = st
         st.security = self
         st.connector = self        # the station dials through url() / connect()
-        self.wake = asyncio.Event()
+        self.wake = TimedEvent()
         self.store = None          # crypto.certstore.Store while seccerts is loaded
         self.busy = 0              # jobs running on the on-demand modules
         self.noted = []            # connection-failure events already raised during this outage
@@ -195,9 +196,7 @@ class Security:
         self.call("boot_events")
         st = self.st
         while True:
-            try:
-                await asyncio.wait_for(self.wake.wait(), 30)
-            except asyncio.TimeoutError:
+            if not await self.wake.wait(30):
                 free = gc.mem_free()
                 if free < max(4096, (free + gc.mem_alloc()) >> 5) or self.mem_low:
                     self.call("memory_check")

@@ -3,6 +3,7 @@
 # limit at every schedule boundary. The schedule maths is charger.limits, loaded only once a
 # profile exists (most chargers never get one).
 import asyncio
+from timedevent import TimedEvent
 from micropython import const
 import bus
 import log
@@ -58,7 +59,7 @@ class Smart:
         self.phases = 1 if ch.dc else st.cfg.get("phases", 3)
         self.profiles = []
         self.pending = {}          # conn -> (TxProfile from RemoteStartTransaction, when)
-        self.wake = asyncio.Event()
+        self.wake = TimedEvent()
         for a in kv.load(_PATH, []) or []:
             try:
                 self.profiles.append(_lib().Profile.from_list(a))
@@ -104,10 +105,7 @@ class Smart:
             ms = _MAX_SLEEP_MS
             if nxt is not None:
                 ms = min(ms, max(0, int((nxt - self.ch.clock.now()) * 1000)) + 20)
-            try:
-                await asyncio.wait_for_ms(self.wake.wait(), ms)
-            except asyncio.TimeoutError:
-                pass
+            await self.wake.wait_ms(ms)
 
     def _on_event(self, kind, data):
         if kind == "tx_start":

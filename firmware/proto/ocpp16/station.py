@@ -1,6 +1,7 @@
 # The OCPP 1.6J charge point: keeps the WebSocket up (back-off, ping), registers with
 # BootNotification, heartbeats, reports statuses, and wires the model to the back-end.
 import asyncio
+from timedevent import TimedEvent
 import time
 import bus
 import log
@@ -37,10 +38,10 @@ class Station:
         self.status_q = []
         self.wake_status = asyncio.Event()
         self.wake_tx = asyncio.Event()
-        self.wake_hb = asyncio.Event()
-        self.wake_meter = asyncio.Event()
+        self.wake_hb = TimedEvent()
+        self.wake_meter = TimedEvent()
         self.wake_link = asyncio.Event()
-        self._dead = asyncio.Event()
+        self._dead = TimedEvent()
         self.features = ["Core"]
         self.smart = None          # the SmartCharging feature, when installed
         self.connector = None      # owns URL, TLS and credentials when set: url(), async connect()
@@ -201,11 +202,8 @@ class Station:
         while True:
             interval = self.keys["WebSocketPingInterval"]
             self.wake_link.clear()
-            try:
-                await asyncio.wait_for(self._dead.wait(), interval if interval > 0 else 3600)
+            if await self._dead.wait(interval if interval > 0 else 3600):
                 return
-            except asyncio.TimeoutError:
-                pass
             if interval <= 0 or self.ws is None:
                 continue
             silent = time.ticks_diff(time.ticks_ms(), self.ws.last_rx_ms)
@@ -253,11 +251,8 @@ class Station:
                 return
             wait = interval if interval and interval > 0 else _BOOT_RETRY_S
             log.warn("ocpp", "BootNotification %s; retry in %d s" % (status, wait))
-            try:
-                await asyncio.wait_for(self._dead.wait(), wait)
+            if await self._dead.wait(wait):
                 raise NotConnected("link lost while not registered")
-            except asyncio.TimeoutError:
-                pass
 
     def _set_time(self, text):
         if text:
@@ -272,11 +267,8 @@ class Station:
         while True:
             interval = self.keys["HeartbeatInterval"]
             self.wake_hb.clear()
-            try:
-                await asyncio.wait_for(self.wake_hb.wait(), interval if interval > 0 else 3600)
+            if await self.wake_hb.wait(interval if interval > 0 else 3600):
                 continue   # interval changed: start timing again
-            except asyncio.TimeoutError:
-                pass
             if interval > 0 and self.registered and self.online:
                 try:
                     res = await self.rpc.call("Heartbeat", {})

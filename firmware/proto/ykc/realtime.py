@@ -2,6 +2,7 @@
 # or plug change and on 0x12; the DC BMS frames around and during a session; the half-hour samples
 # that keep each session's energy in the right price period.
 import asyncio
+from timedevent import TimedEvent
 import time
 from micropython import const
 from charger import status as cst
@@ -44,9 +45,9 @@ class Realtime:
         self.dirty = 0                      # bit g: gun g needs a 0x13 now
         self.before = []                    # (type, fields) to send ahead of the 0x13s (session end)
         self.after = []                     # ... and after them (session start, periodic BMS)
-        self.wake = asyncio.Event()
+        self.wake = TimedEvent()
         st.routes[0x12] = self.read
-        st.on_login.append(lambda: self.mark(0))
+        st.on_model.append(lambda: self.mark(0))   # §5: every gun's 0x13 after the model check
 
     def mark(self, gun):
         # Gun 0 means every gun (the pile's own status changed, or a new login).
@@ -193,7 +194,4 @@ class Realtime:
             if self.before or self.after or self.dirty:
                 continue       # a session ended while flushing: its frames go now
             self.wake.clear()
-            try:
-                await asyncio.wait_for_ms(self.wake.wait(), max(1, wait))
-            except asyncio.TimeoutError:
-                pass
+            await self.wake.wait_ms(max(1, wait))

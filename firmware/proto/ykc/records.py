@@ -2,6 +2,7 @@
 # flight at a time, oldest first, resent every retry_s up to `retries` times per connection, then
 # parked until the next login; after a reconnect, restart or power cut they all go again (§5).
 import asyncio
+from timedevent import TimedEvent
 import time
 import log
 import store.kv as kv
@@ -22,7 +23,7 @@ class Records:
         self.tries = {}        # queue seq -> sends on this connection
         self.inflight = None   # queue seq of the record waiting for its 0x40
         self.due = 0
-        self.wake = asyncio.Event()
+        self.wake = TimedEvent()
         st.routes[0x40] = self.confirm
         st.on_login.append(self.reset)
 
@@ -87,7 +88,4 @@ class Records:
             if self.inflight is not None:
                 wait = max(1, time.ticks_diff(self.due, time.ticks_ms()))
             self.wake.clear()
-            try:
-                await asyncio.wait_for_ms(self.wake.wait(), wait)
-            except asyncio.TimeoutError:
-                pass
+            await self.wake.wait_ms(wait)

@@ -2,6 +2,7 @@
 # heartbeat 0x03 per gun (link dead after N unanswered), billing-model sync 0x05/0x06 + 0x09/0x0A,
 # 0x58 pushes, and dispatch of the platform's frames to the handlers the other modules register.
 import asyncio
+from timedevent import TimedEvent
 import time
 from binascii import hexlify, crc32
 from micropython import const
@@ -47,7 +48,7 @@ class _Wait:
         self.typ = typ
         self.pred = pred
         self.val = None
-        self.ev = asyncio.Event()
+        self.ev = TimedEvent()
 
 
 class Station:
@@ -65,7 +66,8 @@ class Station:
         self.login_retry_s = cfg.get("ykc_login_retry_s", 60)
         self.billing = Billing()
         self.routes = {0x04: self._hb_ack, 0x0A: self._model, 0x58: self._model_push}
-        self.on_login = []       # fns run right after a successful 0x02
+        self.on_login = []       # fns run right after a successful 0x02 (offline records first)
+        self.on_model = []       # fns run once the billing model is settled (then real-time data)
         self.waits = []
         self.online = False      # TCP link up
         self.registered = False  # logged in on this link
@@ -77,7 +79,7 @@ class Station:
         self.hb_unanswered = 0
         self._out = bytearray()  # frames waiting for the pump (one writer: stream drains are not reentrant)
         self._kick = asyncio.Event()
-        self._dead = asyncio.Event()
+        self._dead = TimedEvent()
         self.writer = None
         self.dec = codec.Decoder(self._frame_error)
         self.records = self.trades = self.rt = None   # set by proto.ykc.start
@@ -124,9 +126,7 @@ class Station:
         w = _Wait(typ, pred)
         self.waits.append(w)
         try:
-            await asyncio.wait_for(w.ev.wait(), timeout_s)
-        except asyncio.TimeoutError:
-            pass
+            await w.ev.wait(timeout_s)
         finally:
             self.waits.remove(w)
         return w.val
@@ -290,7 +290,10 @@ class Station:
         return None
 
     def _logged_in(self):
-        for fn in self.on_login:
+        self._run_hooks(self.on_login)
+
+    def _run_hooks(self, fns):
+        for fn in fns:
             try:
                 fn()
             except Exception as e:
@@ -307,11 +310,8 @@ class Station:
                 state = 1 if c.status == cst.FAULTED else 0
                 self.send(0x03, {"pile": self.pile, "gun": c.id, "state": state})
             self.hb_unanswered += 1
-            try:
-                await asyncio.wait_for(self._dead.wait(), self.hb_s)
+            if await self._dead.wait(self.hb_s):
                 return
-            except asyncio.TimeoutError:
-                pass
 
     def _hb_ack(self, seq, f):
         self.hb_unanswered = 0
@@ -336,8 +336,10 @@ class Station:
             f = await self.expect(0x0A, None, cfg.get("ykc_model_retry_s", 30))
             if f is not None and self.billing.ready():
                 break
-        if not first and gen == self.gen:
-            self._logged_in()
+        if gen == self.gen:
+            if not first:
+                self._logged_in()
+            self._run_hooks(self.on_model)
 
     def _model(self, seq, f):
         if self.billing.set(f):
