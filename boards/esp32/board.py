@@ -10,6 +10,9 @@ import log
 from hal.pilot import Pilot
 from hal.clock import Clock
 from hal.meter import Reading
+import store.kv
+
+store.kv.flush_writes = True   # littlefs keeps writes to an open file cached until flushed
 
 # Default wiring of one connector (an EVSE controller board with CP drive/sense, contactor with
 # auxiliary contact, cable-lock motor with position switch, PP detect, RCD trip input).

@@ -28,6 +28,17 @@ def read_bytes(path):
         return None
 
 
+# Whether a write to a file kept open must be flushed to survive a power cut: littlefs (ESP32)
+# holds it in the file's cache until then, so that board sets this. The unix port's VfsPosix
+# writes straight to the kernel, where a killed charger loses nothing (its flush is an fsync).
+flush_writes = False
+
+
+def settle(f):
+    if flush_writes:
+        f.flush()
+
+
 def save(path, obj):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:

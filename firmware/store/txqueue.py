@@ -1,6 +1,7 @@
 # Transaction messages kept on flash until the back-end confirmed them: an append-only journal
 # (one JSON line per message, one per confirmation) so a power cut mid-write loses at most the
-# line being written, which the loader skips. Compacted when it empties or grows.
+# line being written, which the loader skips. Compacted when it empties or grows. The journal stays
+# open between appends: opening and closing it cost more than the write (two per message).
 import json
 import os
 from micropython import const
@@ -24,6 +25,7 @@ class TxQueue:
         self.seq = 0
         self.dropped = 0
         self._lines = 0
+        self._f = None        # the journal, open for appending
         self._load()
 
     def _load(self):
@@ -56,10 +58,28 @@ class TxQueue:
             log.info("txq", "%d transaction message(s) waiting from before the reboot" % len(self.items))
         self._compact()
 
-    def _append(self, rec):
-        with open(self.path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+    def _write(self, line):
+        f = self._f
+        if f is None:
+            f = self._f = open(self.path, "a")
+        try:
+            f.write(line)
+            kv.settle(f)
+        except OSError:
+            self._close()   # opened again by the next write
+            raise
         self._lines += 1
+
+    def _close(self):
+        if self._f is not None:
+            try:
+                self._f.close()
+            except OSError:
+                pass
+            self._f = None
+
+    def _append(self, rec):
+        self._write(json.dumps(rec) + "\n")
 
     def push(self, action, payload, ref=None):
         # Persist a message before anyone tries to send it; returns False when refused (full).
@@ -70,9 +90,7 @@ class TxQueue:
         self.seq += 1
         # payload may be JSON text already (built by template): the line embeds it as is.
         text = payload if isinstance(payload, str) else json.dumps(payload)
-        with open(self.path, "a") as f:
-            f.write('{"n":%d,"a":"%s","r":%s,"p":%s}\n' % (self.seq, action, _ref(ref), text))
-        self._lines += 1
+        self._write('{"n":%d,"a":"%s","r":%s,"p":%s}\n' % (self.seq, action, _ref(ref), text))
         self.items.append([self.seq, action, payload, ref])
         return True
 
@@ -93,7 +111,7 @@ class TxQueue:
         # The back-end confirmed (or we gave up on) a message: journal it, then forget it.
         for i, item in enumerate(self.items):
             if item[0] == seq:
-                self._append({"d": seq})
+                self._write('{"d":%d}\n' % seq)
                 self.items.pop(i)
                 break
         # Rewriting the journal costs a file rewrite: only when nothing is left at all (the file
@@ -119,6 +137,7 @@ class TxQueue:
 
     def _compact(self):
         # Rewrite the journal with only what is still pending (write-then-rename: atomic).
+        self._close()
         if not self.items and not self.ids:
             try:
                 os.remove(self.path)
