@@ -57,6 +57,7 @@ async def sender(st):
                 q.done(seq)
                 continue
             if isinstance(payload, str):   # JSON text from a template: the id goes in as text
+                # (no copy when it was known when queued: replace() finds no placeholder)
                 payload = item[2] = payload.replace('"transactionId":0', '"transactionId":%d' % tx_id, 1)
             else:
                 payload["transactionId"] = tx_id
