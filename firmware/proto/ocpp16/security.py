@@ -195,10 +195,12 @@ class Security:
 
         self.call("boot_events")
         st = self.st
+        # Each of mem_free/mem_alloc walks the heap's whole allocation table; the heap's size
+        # never changes, so the check costs one walk.
+        low = max(4096, (gc.mem_free() + gc.mem_alloc()) >> 5)
         while True:
             if not await self.wake.wait(30):
-                free = gc.mem_free()
-                if free < max(4096, (free + gc.mem_alloc()) >> 5) or self.mem_low:
+                if gc.mem_free() < low or self.mem_low:
                     self.call("memory_check")
                 continue
             self.wake.clear()
