@@ -72,6 +72,7 @@ class Keys:
         for name, v in saved.items():
             if name in table and not table[name][2] & RO:
                 self.values[name] = v
+        self._saved = saved   # for the feature profiles' keys (add): one read of the file per boot
         self.on_change = None   # fn(name, value) after an accepted change
 
     def add(self, more):
@@ -79,7 +80,9 @@ class Keys:
         for name, (t, default, flags) in more.items():
             self.table[name] = (t, default, flags)
             self.values.setdefault(name, default)
-        saved = kv.load(_PATH, {}) or {}
+        saved = self._saved
+        if saved is None:
+            saved = self._saved = kv.load(_PATH, {}) or {}
         for name in more:
             if name in saved and not more[name][2] & RO:
                 self.values[name] = saved[name]
@@ -92,6 +95,8 @@ class Keys:
 
     def force(self, name, value):
         # Set a key from the firmware itself (boot interval, read-only facts); persisted if writable.
+        if name in self.values and self.values[name] == value:
+            return   # the same interval at every boot: no rewrite of the file
         self.values[name] = value
         if not self.table[name][2] & RO:
             self._save()
@@ -157,6 +162,7 @@ class Keys:
         return known, unknown
 
     def _save(self):
+        self._saved = None
         kv.save(_PATH, {n: v for n, v in self.values.items() if not self.table[n][2] & RO})
 
 
