@@ -99,3 +99,21 @@ def test_key_conversion_is_the_librarys() -> None:
         assert getattr(cp, name)(payload) == speedups.ORIGINALS[name](payload)
         assert getattr(cp, name)(payload) == speedups.ORIGINALS[name](payload)   # from the cache
     assert cp.camel_to_snake_case(payload)["charge_point_vendor"] == "V"
+
+
+def test_route_map_and_signatures_are_the_librarys() -> None:
+    import inspect
+
+    import ocpp.charge_point as cp
+
+    from tools.csms.chargepoint import CentralChargePoint
+
+    speedups.install()
+    obj = CentralChargePoint.__new__(CentralChargePoint)   # the map needs only the class's methods
+    fast, exact = cp.create_route_map(obj), speedups.ORIGINALS["create_route_map"](obj)
+    assert fast == exact and len(fast) > 10   # same actions, options and bound handlers
+    assert cp.create_route_map(obj) == exact   # from the cached plan
+    handler = fast["BootNotification"]["_on_action"]
+    assert cp.inspect.signature(handler) == inspect.signature(handler)
+    assert cp.inspect.signature(handler) is cp.inspect.signature(fast["BootNotification"]["_on_action"])
+    assert cp.inspect.isawaitable is inspect.isawaitable

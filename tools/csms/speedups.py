@@ -11,11 +11,19 @@ snake_case conversion running two regular expressions per key (15 %).
   accepts it: formats are not checked by either). Schemas loaded with Decimal floats (the three
   actions the library treats specially) keep the library's validator only.
 - Key conversion: the library's own function converts each key once; the result is cached.
+
+Profiled during a 500-charger boot, each new connection also paid for the library's route map
+(every decorated name tried with getattr on the instance, two AttributeErrors per name the class
+does not route) and every CALL for two `inspect.signature` calls:
+
+- Route map: which names a class routes is found once per class; each connection then binds them.
+- Signatures: computed once per handler function (a handler's signature never changes).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any, Callable
 
 import fastjsonschema
@@ -74,6 +82,57 @@ def _cached_keys(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return converted
 
 
+def _cached_route_maps() -> Callable[[Any], Any]:
+    from ocpp.routing import routables
+
+    # class -> (how many names were decorated then, its plan): a class defined later adds names
+    plans: dict[type, tuple[int, list[tuple[str, str, Any, bool]]]] = {}
+
+    def plan_for(cls: type) -> list[tuple[str, str, Any, bool]]:
+        # The library's walk (routables in order, _on_action then _after_action), on the class.
+        plan = []
+        for name in routables:
+            attr = getattr(cls, name, None)
+            for option in ("_on_action", "_after_action"):
+                action = getattr(attr, option, None) if attr is not None else None
+                if action is not None:
+                    plan.append((name, option, action, getattr(attr, "_skip_schema_validation", False)))
+        return plan
+
+    def route_map(obj: Any) -> dict[Any, dict[str, Any]]:
+        cls = type(obj)
+        known = plans.get(cls)
+        if known is None or known[0] != len(routables):
+            known = plans[cls] = (len(routables), plan_for(cls))
+        plan = known[1]
+        routes: dict[Any, dict[str, Any]] = {}
+        for name, option, action, skip in plan:
+            entry = routes.setdefault(action, {})
+            if option == "_on_action":
+                entry["_skip_schema_validation"] = skip
+            entry[option] = getattr(obj, name)
+        return routes
+
+    return route_map
+
+
+class _SignatureCache:
+    """`inspect` as the library's charge_point module sees it, with signature() kept per function."""
+
+    def __init__(self) -> None:
+        self._sigs: dict[Any, inspect.Signature] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(inspect, name)
+
+    def signature(self, fn: Any) -> inspect.Signature:
+        key = (getattr(fn, "__func__", fn), hasattr(fn, "__self__"))   # bound: without self
+        sig = self._sigs.get(key)
+        if sig is None:
+            sig = self._sigs[key] = inspect.signature(fn)
+        return sig
+
+
 def install() -> None:
     """Patch the `ocpp` library in this process (idempotent)."""
     global _installed
@@ -82,7 +141,9 @@ def install() -> None:
     _installed = True
     cp = ocpp.charge_point
     ORIGINALS.update(get_validator=ocpp.messages.get_validator, camel_to_snake_case=cp.camel_to_snake_case,
-                     snake_to_camel_case=cp.snake_to_camel_case)
+                     snake_to_camel_case=cp.snake_to_camel_case, create_route_map=cp.create_route_map)
     ocpp.messages.get_validator = _compiled_validators(ORIGINALS["get_validator"])
     cp.camel_to_snake_case = _cached_keys(ORIGINALS["camel_to_snake_case"])
     cp.snake_to_camel_case = _cached_keys(ORIGINALS["snake_to_camel_case"])
+    cp.create_route_map = _cached_route_maps()
+    cp.inspect = _SignatureCache()
