@@ -18,6 +18,8 @@ from harness.console import ConsoleLink, ConsoleTimeout
 from harness.fwbuild import Image
 from harness.spawners import WARM_ENV
 
+FRAMES_ENV = "EVFW_FRAMES"   # the console takes framed requests from the start (firmware/console/io.py)
+
 EXIT_REBOOT = 99  # the unix board exits with this to be restarted (boards/unix/board.py)
 CONSOLE_BUFFER = 256 * 1024  # socket buffer: the firmware must never block writing its console
 
@@ -138,6 +140,10 @@ class Instance:
         elif self.code_in_heap and _kib(heap) < 320:
             heap = "320k"   # measured: a full session needs 272 KiB with the .mpy files in RAM
         argv = [self.micropython, "-X", f"heapsize={heap}", str(self.image.boot)]
+        if not updated:
+            # This image's console takes framed requests from its first byte: the start-up
+            # requests below are read whole, not a poll and a read per byte (~155 of them).
+            env[FRAMES_ENV] = "1"
         if not updated and self.config.get("protocol", "ocpp16") == "ocpp16":
             env[WARM_ENV] = "1"   # the warm zygote's preloaded firmware is this one (no update, OCPP)
         try:
@@ -150,6 +156,7 @@ class Instance:
         self.state.online = False
         self.state.registered = False
         self.console.attach(mine.detach())
+        self.console.framed = FRAMES_ENV in env
         self.stopped.clear()
         self.running.set()
         # Subscribe before the firmware reads its console: the requests wait in the socket.

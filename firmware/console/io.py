@@ -12,6 +12,17 @@ _FS = const(0x1F)  # starts a framed request (harness only, see _frame)
 _FRAME_MAX = const(4096)
 
 
+def _frames_at_start():
+    # A harness launching this image on the unix board says so in the environment (EVFW_FRAMES),
+    # and its first requests come framed; otherwise its "frames on" request switches them on.
+    try:
+        import os
+
+        return bool(os.getenv("EVFW_FRAMES"))
+    except (ImportError, AttributeError):   # a board without os.getenv (ESP32)
+        return False
+
+
 def crlf(text):
     # Text as console bytes, every line ending in \r\n (the unix port writes \n as is, and a raw
     # tty does no ONLCR).
@@ -35,7 +46,7 @@ class ConsoleIO:
         self._held = []
         self.dropped = 0  # held writes lost because the hold list was full
         self.lost = 0  # writes that failed (peer gone); counted, never raised
-        self.frames = False  # framed requests enabled (by the harness)
+        self.frames = _frames_at_start()  # framed requests enabled (by the harness)
         self._fs = False
 
     async def read(self):

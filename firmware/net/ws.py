@@ -110,7 +110,7 @@ _xor = _compile_xor()
 
 class WebSocket:
     # One open connection. recv() must be called from one task at a time; send/ping/close from any.
-    def __init__(self, s, subprotocol, max_size, socks):
+    def __init__(self, s, subprotocol, max_size, socks, early=b""):
         self._s = s  # the asyncio Stream (reader and writer are one object on MicroPython)
         self._socks = socks  # [TCP] or [TCP, TLS]: _shut closes each (see connect())
         self.subprotocol = subprotocol
@@ -126,9 +126,11 @@ class WebSocket:
         self._wake = asyncio.Event()  # set when a recv() ends or the socket is shut
         self._hdr = bytearray(8)  # reused for every frame header
         self._hmv = memoryview(self._hdr)
-        self._rmv = memoryview(bytearray(_RBUF))
+        # (bigger when more than that came right behind the handshake: at most _MAX_HEAD)
+        self._rmv = memoryview(bytearray(max(_RBUF, len(early))))
         self._rpos = 0  # bytes read from the socket but not used yet: _rmv[_rpos:_rend]
-        self._rend = 0
+        self._rend = len(early)  # what came right behind the handshake (at most a few frames)
+        self._rmv[: self._rend] = early
 
     # ---- receiving
 
@@ -545,8 +547,28 @@ async def _open(held, u, subprotocol, auth, ctx, server_hostname, headers, max_s
     await s.drain()
     req = None
 
-    line = await s.readline()
-    size = len(line)
+    # The response is read in as few calls as it arrived in (a readline() reads a byte per call);
+    # whatever follows the blank line is the server's first frames, kept for the WebSocket.
+    buf = bytearray(_MAX_HEAD)
+    n = 0
+    cut = None  # why the head is incomplete (closed, too long), once the status line is checked
+    while True:
+        k = await s.readinto(memoryview(buf)[n:])
+        if k is None:  # TLS record not complete yet
+            continue
+        n += k
+        head = bytes(buf[:n])
+        end = head.find(b"\r\n\r\n")
+        if end >= 0:
+            early, head = head[end + 4 :], head[:end]
+            break
+        if not k or n == _MAX_HEAD:
+            early = b""
+            cut = "connection closed during handshake" if not k else "response headers too long"
+            break
+    buf = None
+    lines = head.split(b"\r\n")
+    line = lines[0]
     parts = line.split(None, 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
         raise WsError("not an HTTP response: %r" % line[:40])
@@ -554,16 +576,10 @@ async def _open(held, u, subprotocol, auth, ctx, server_hostname, headers, max_s
     if status != 101:
         why = parts[2].strip().decode() if len(parts) > 2 else ""
         raise WsError("HTTP %d %s" % (status, why), status)
+    if cut:
+        raise WsError(cut)
     got = {}
-    while True:
-        line = await s.readline()
-        size += len(line)
-        if size > _MAX_HEAD:
-            raise WsError("response headers too long")
-        if not line:
-            raise WsError("connection closed during handshake")
-        if line == b"\r\n" or line == b"\n":
-            break
+    for line in lines[1:]:
         name, _, value = line.partition(b":")
         name = name.strip().lower()
         if name in _WANT:
@@ -585,4 +601,4 @@ async def _open(held, u, subprotocol, auth, ctx, server_hostname, headers, max_s
     elif offers:
         # OCPP-J: a server that does not confirm the version may speak another one
         raise WsError("server did not accept subprotocol %s" % ", ".join(offers))
-    return WebSocket(s, chosen, max_size, held)
+    return WebSocket(s, chosen, max_size, held, early)

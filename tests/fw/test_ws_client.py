@@ -194,9 +194,11 @@ class Peers:
             proto = {"/noproto": b"", "/otherproto": b"Sec-WebSocket-Protocol: ocpp2.0.1\r\n"}.get(
                 path, b"Sec-WebSocket-Protocol: ocpp1.6\r\n"
             )
+            # /early: two frames in the same segment as the 101 (the client must keep them)
+            early = frame(0x1, b"early bird") + frame(0x1, b"second") if path == "/early" else b""
             w.write(
                 b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                b"Sec-WebSocket-Accept: " + accept + b"\r\n" + proto + b"\r\n"
+                b"Sec-WebSocket-Accept: " + accept + b"\r\n" + proto + b"\r\n" + early
             )
             if path == "/interleave":
                 # a ping between the fragments of one text message, then a (forbidden) masked frame
@@ -391,6 +393,7 @@ def test_fragmented_messages_assembled(run):
 
 
 def test_ping_inside_fragmented_message_and_masked_server_frame(run):
+    assert facts(run, "early") == {"msgs": ["early bird", "second"]}
     f = facts(run, "interleave")
     assert f["msg"] == "abcdef"
     assert run[1].seen["raw_pong"] == (0xA, b"p1")

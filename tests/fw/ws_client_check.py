@@ -190,6 +190,12 @@ async def c_too_big():
     return f
 
 
+async def c_early():
+    # frames that arrived with the handshake's response are read from the handshake's buffer
+    c = await ws.connect(RAW + "/early")
+    return {"msgs": [await c.recv(), await c.recv()]}
+
+
 async def c_interleave():
     c = await ws.connect(RAW + "/interleave")
     f = {"msg": await c.recv()}
