@@ -110,7 +110,7 @@ _xor = _compile_xor()
 
 class WebSocket:
     # One open connection. recv() must be called from one task at a time; send/ping/close from any.
-    def __init__(self, s, subprotocol, max_size, socks, early=b""):
+    def __init__(self, s, subprotocol, max_size, socks, early=b"", rbuf=None):
         self._s = s  # the asyncio Stream (reader and writer are one object on MicroPython)
         self._socks = socks  # [TCP] or [TCP, TLS]: _shut closes each (see connect())
         self.subprotocol = subprotocol
@@ -126,8 +126,10 @@ class WebSocket:
         self._wake = asyncio.Event()  # set when a recv() ends or the socket is shut
         self._hdr = bytearray(8)  # reused for every frame header
         self._hmv = memoryview(self._hdr)
-        # (bigger when more than that came right behind the handshake: at most _MAX_HEAD)
-        self._rmv = memoryview(bytearray(max(_RBUF, len(early))))
+        # (the one the handshake was read with; bigger when more than that came right behind it)
+        if rbuf is None or len(rbuf) < len(early):
+            rbuf = bytearray(max(_RBUF, len(early)))
+        self._rmv = memoryview(rbuf)
         self._rpos = 0  # bytes read from the socket but not used yet: _rmv[_rpos:_rend]
         self._rend = len(early)  # what came right behind the handshake (at most a few frames)
         self._rmv[: self._rend] = early
@@ -549,24 +551,23 @@ async def _open(held, u, subprotocol, auth, ctx, server_hostname, headers, max_s
 
     # The response is read in as few calls as it arrived in (a readline() reads a byte per call);
     # whatever follows the blank line is the server's first frames, kept for the WebSocket.
-    buf = bytearray(_MAX_HEAD)
-    n = 0
+    # It is read with what becomes the connection's receive buffer: no bigger buffer at boot.
+    rbuf = bytearray(_RBUF)
+    head = b""
     cut = None  # why the head is incomplete (closed, too long), once the status line is checked
     while True:
-        k = await s.readinto(memoryview(buf)[n:])
+        k = await s.readinto(rbuf)
         if k is None:  # TLS record not complete yet
             continue
-        n += k
-        head = bytes(buf[:n])
+        head += rbuf[:k]
         end = head.find(b"\r\n\r\n")
         if end >= 0:
             early, head = head[end + 4 :], head[:end]
             break
-        if not k or n == _MAX_HEAD:
+        if not k or len(head) >= _MAX_HEAD:
             early = b""
             cut = "connection closed during handshake" if not k else "response headers too long"
             break
-    buf = None
     lines = head.split(b"\r\n")
     line = lines[0]
     parts = line.split(None, 2)
@@ -601,4 +602,4 @@ async def _open(held, u, subprotocol, auth, ctx, server_hostname, headers, max_s
     elif offers:
         # OCPP-J: a server that does not confirm the version may speak another one
         raise WsError("server did not accept subprotocol %s" % ", ".join(offers))
-    return WebSocket(s, chosen, max_size, held, early)
+    return WebSocket(s, chosen, max_size, held, early, rbuf)
