@@ -200,15 +200,18 @@ class WebSocket:
     # Reads what the socket has (up to the buffer's size) into the empty receive buffer: a frame
     # that arrived whole (header and payload) costs one read and one pass of the scheduler.
     async def _refill(self):
+        self._rend = await self._read(self._rmv)
+        self._rpos = 0
+
+    # One read of at least a byte into mv (EOFError when the peer closed).
+    async def _read(self, mv):
         while True:
-            k = await self._s.readinto(self._rmv)
+            k = await self._s.readinto(mv)
             if k is None:  # TLS record not complete yet
                 continue
             if not k:
                 raise EOFError
-            self._rpos = 0
-            self._rend = k
-            return
+            return k
 
     # Fills mv from the receive buffer, refilling it as needed; a payload bigger than the buffer
     # goes from the socket straight into place.
@@ -222,11 +225,7 @@ class WebSocket:
                 mv[got : got + k] = self._rmv[self._rpos : self._rpos + k]
                 self._rpos += k
             elif n - got >= _RBUF:
-                k = await self._s.readinto(mv[got:])
-                if k is None:
-                    continue
-                if not k:
-                    raise EOFError
+                k = await self._read(mv[got:])
             else:
                 await self._refill()
                 continue
