@@ -184,7 +184,9 @@ class WebSocket:
             elif op == _OP_TEXT or op == _OP_BIN:
                 if msg is not None:
                     await self._fail(1002, "expected continuation")
-                msg, mop = buf, op
+                # (a whole frame's payload may be a view of the receive buffer: the next read
+                # reuses it, so the first part of a fragmented message is copied)
+                msg, mop = buf if fin else bytearray(buf), op
             else:
                 await self._fail(1002, "bad opcode")
             if fin:
@@ -235,9 +237,15 @@ class WebSocket:
     # One frame: (fin, opcode, payload bytearray), or the length instead of the payload when a data
     # frame exceeds limit (so the caller can refuse it without allocating).
     async def _frame(self, limit):
-        h = self._hdr
         if not netctl.clean():
             await netctl.before_recv()   # an injected stall or partition holds incoming frames
+        if self._rpos == self._rend:
+            self._rend = await self._read(self._rmv)
+            self._rpos = 0
+        f = self._whole(limit)
+        if f is not None:
+            return f
+        h = self._hdr
         await self._fill(self._hmv[:2])
         b0 = h[0]
         n = h[1]
@@ -266,6 +274,34 @@ class WebSocket:
         self._partial = False
         self.last_rx_ms = time.ticks_ms()
         return fin, op, buf
+
+    # The next frame when it lies whole in the receive buffer, as an OCPP message that arrived in
+    # one segment does (header and payload parsed in place, a data payload returned as a view of
+    # the buffer: no copy, none of _fill's coroutines); None leaves the frame to the general path.
+    def _whole(self, limit):
+        b = self._rmv
+        p = self._rpos
+        have = self._rend - p
+        if have < 2:
+            return None
+        b0 = b[p]
+        n = b[p + 1]
+        if b0 & 0x70 or n & 0x80 or n == 127:
+            return None   # a protocol error, or a 64-bit length: the general path
+        h = 2
+        if n == 126:
+            if have < 4:
+                return None
+            n = (b[p + 2] << 8) | b[p + 3]
+            h = 4
+        op = b0 & 0x0F
+        if h + n > have or (n > limit if op < 8 else n > 125 or not b0 & 0x80):
+            return None
+        p += h
+        self._rpos = p + n
+        self.last_rx_ms = time.ticks_ms()
+        # control frames' payloads are kept (a pong echoes one): copied out of the buffer
+        return b0 & 0x80, op, b[p : p + n] if op < 8 else bytes(b[p : p + n])
 
     async def _on_close(self, buf):
         n = len(buf)
