@@ -198,7 +198,9 @@ class Station:
         await self._keepalive()
 
     async def _keepalive(self):
-        # Returns when the link is dead: closed by the peer, or silent for two ping intervals.
+        # Returns when the link is dead: closed by the peer, or silent for two ping intervals. Pings
+        # only a link silent for a whole interval: traffic (or the back-end's own pings) already
+        # shows it alive, and a ping a minute is a wake-up and two frames in every charger.
         while True:
             interval = self.keys["WebSocketPingInterval"]
             self.wake_link.clear()
@@ -210,6 +212,8 @@ class Station:
             if silent > 2 * interval * 1000:
                 log.warn("ocpp", "no answer to pings for %d s: link dead" % (silent // 1000))
                 return
+            if silent < interval * 1000:
+                continue   # the peer was heard within the interval (a frame, its own ping): alive
             try:
                 await self.ws.ping(b"")
             except Exception:
