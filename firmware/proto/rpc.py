@@ -52,7 +52,8 @@ class Rpc:
         self._n += 1
         return "%s-%d" % (self._prefix, self._n)
 
-    async def _send(self, frame):
+    def _send(self, frame):
+        # Returns the send's coroutine (awaited by the caller: no coroutine of its own per frame).
         text = frame if isinstance(frame, str) else json.dumps(frame)
         ws = self.ws
         if ws is None:
@@ -60,14 +61,16 @@ class Rpc:
         if bus.wants("proto"):
             bus.emit("proto", {"dir": "tx", "text": text})
         self.sent += 1
-        await ws.send(text)
+        return ws.send(text)
 
     async def call(self, action, payload, timeout_ms=None, on_result=None):
         # Send a CALL and wait for its answer; only one is outstanding at any time (OCPP-J 4.1.1).
         # payload is a dict, or its JSON text when the caller built it already.
         # on_result(payload) runs inside the reader, before the next frame is handled: state the
         # answer creates (a transaction id) exists before the back-end's next CALL can use it.
-        async with self._lock:
+        # acquire() and release() rather than `async with`: two coroutines less per CALL
+        await self._lock.acquire()
+        try:
             if self.ws is None:
                 raise NotConnected()
             mid = self._next_id()
@@ -95,6 +98,8 @@ class Rpc:
             if r[0] == _ERROR:
                 raise CallError(r[2], r[3] if len(r) > 3 else "", r[4] if len(r) > 4 else None)
             return r[2]
+        finally:
+            self._lock.release()
 
     def drop(self):
         # The link is gone: release a caller waiting for an answer that will never come.
