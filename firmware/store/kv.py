@@ -39,6 +39,16 @@ def settle(f):
         f.flush()
 
 
+def close(f):
+    # Closes a file kept open between writes; a flash error on close changes nothing for the caller
+    # (the next write opens it again).
+    if f is not None:
+        try:
+            f.close()
+        except OSError:
+            pass
+
+
 def save(path, obj):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:

@@ -63,12 +63,8 @@ class Slot:
             raise
 
     def close(self):
-        if self._f is not None:
-            try:
-                self._f.close()
-            except OSError:
-                pass
-            self._f = None
+        kv.close(self._f)
+        self._f = None
 
     def remove(self):
         self.close()

@@ -71,12 +71,8 @@ class TxQueue:
         self._lines += 1
 
     def _close(self):
-        if self._f is not None:
-            try:
-                self._f.close()
-            except OSError:
-                pass
-            self._f = None
+        kv.close(self._f)
+        self._f = None
 
     def _append(self, rec):
         self._write(json.dumps(rec) + "\n")
