@@ -24,6 +24,23 @@ class ConsoleTimeout(ConsoleError):
     """No answer in time (the firmware is busy, rebooting, or its console is in raw REPL mode)."""
 
 
+def record_line(rec: dict[str, Any]) -> str:
+    """A console event record as one line of a log: a log record as the firmware prints it
+    ("I conn1: ..."), any other event as "* kind key=value ..." (status changes and transactions
+    have no log line of their own: their event is the record)."""
+    kind = rec.get("ev")
+    if kind == "log":
+        return f"{str(rec.get('lvl', '?'))[:1].upper()} {rec.get('tag')}: {rec.get('msg')}"
+    fields = " ".join(f"{k}={_field(v)}" for k, v in sorted(rec.items()) if k != "ev")
+    return f"* {kind} {fields}" if fields else f"* {kind}"
+
+
+def _field(v: Any) -> str:
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, separators=(",", ":"))
+    return str(v)
+
+
 EventSink = Callable[[dict[str, Any]], None]
 TextSink = Callable[[bytes], None]
 
@@ -136,8 +153,8 @@ class ConsoleLink:
 
     def _record(self, rec: dict[str, Any]) -> None:
         if "ev" in rec:
-            if rec["ev"] == "log":
-                self.tail.append(f"{rec.get('lvl', '?')[:1].upper()} {rec.get('tag')}: {rec.get('msg')}")
+            if rec["ev"] != "proto":   # captures are not the log
+                self.tail.append(record_line(rec))
             if self.on_event is not None:
                 self.on_event(rec)
             return

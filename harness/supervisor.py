@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.console import record_line
 from harness.fleetfile import ChargerSpec
 from harness.fwbuild import Image
 from harness.instance import Instance, Spawner, SubprocessSpawner
@@ -178,12 +179,10 @@ class Supervisor:
 
     def _on_event(self, inst: Instance, ev: dict[str, Any]) -> None:
         kind = ev.get("ev")
-        if kind == "log":
-            self.logs.add(f"{stamp()} {inst.id} {ev.get('lvl', '?')[:1].upper()} {ev.get('tag')}: {ev.get('msg')}")
-        elif kind == "proto":
+        if kind == "proto":
             self.captures.add_record({"t": time.time(), "id": inst.id, "dir": ev.get("dir"), "msg": ev.get("text")})
-        elif kind == "exit":
-            pass
+        elif kind != "exit":   # an exit has its own line (_exited)
+            self.logs.add(f"{stamp()} {inst.id} {record_line(ev)}")
         for fn in self.listeners:
             fn(inst, ev)
 

@@ -182,7 +182,7 @@ class Charger:
         c.tx = tx
         c.finishing = False
         c.suspended_evse = False
-        log.info("conn%d" % c.id, "transaction %d started for %s at %d Wh" % (tx.ref, id_tag, tx.meter_start))
+        # The event is the record of it, with no log line besides (Connector.refresh says why).
         bus.emit("tx_start", {"conn": c.id, "tx": tx})
         c.update_power()
         c.refresh()
@@ -208,7 +208,6 @@ class Charger:
         if reason != "EVDisconnected" or self.unlock_on_ev_disconnect:
             if not c.hw.lock.fixed_cable:
                 c.hw.lock.unlock()
-        log.info("conn%d" % c.id, "transaction %d stopped (%s), %d Wh" % (tx.ref, reason, tx.energy_wh()))
         bus.emit("tx_stop", {"conn": c.id, "tx": tx})
         tx.forget()
         if c.scheduled is not None:

@@ -70,7 +70,8 @@ class Connector:
         return st.NO_ERROR
 
     def _on_pilot(self, state):
-        log.debug("conn%d" % self.id, "pilot %s" % state)
+        if log.level <= log.DEBUG:   # not the two strings at every pilot change otherwise
+            log.debug("conn%d" % self.id, "pilot %s" % state)
         ch = self.charger
         if state == "A":
             if self.tx is not None and ch.stop_on_ev_disconnect:
@@ -166,7 +167,8 @@ class Connector:
         self.status = s
         self.error = e
         self.info = self.faults.get(e) if e != st.NO_ERROR else None
-        log.info("conn%d" % self.id, "status %s%s" % (s, "" if e == st.NO_ERROR else " (%s)" % e))
+        # No log line: the event is the record (the console shows it; the harness writes it to the
+        # fleet log). A line as well doubled what every charger of a fleet writes per change.
         bus.emit("status", {"conn": self.id, "status": s, "error": e, "info": self.info})
         if self.id == 1 or (self.id == 0 and len(self.charger.connectors) == 1):
             self.charger.show_led()
