@@ -44,8 +44,14 @@ def load_protocol(name):
 def preload(protocol="ocpp16"):
     # What a boot imports, so a launcher can fork chargers from one loaded image (a unix-board
     # zygote); nothing here reads the flash or starts anything.
+    import asyncio
     import board
     import charger.charger
+
+    # asyncio loads these submodules at first use: after the fork, each charger its own copy
+    # (measured: every charger loaded lock, stream and funcs during its boot).
+    for name in ("Lock", "StreamReader", "wait_for"):
+        getattr(asyncio, name)
     import console.console
     import console.charger_cmds
     import sim.atg
