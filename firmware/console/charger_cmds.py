@@ -205,7 +205,7 @@ def _net(args):
         ms = arg_int(args, 1, "ms")
         if not 0 <= ms <= 60000:
             raise CommandError("<ms> must be 0..60000")
-        netctl.delay_ms = ms
+        netctl.set_delay(ms)
     elif what == "stall":
         netctl.impair("both", _seconds(args, 1))
     elif what == "partition":

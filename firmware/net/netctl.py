@@ -14,11 +14,20 @@ _rx_open = asyncio.Event()   # cleared: frames from the peer are not read (downl
 _tx_open.set()
 _rx_open.set()
 _impair_task = None
+# Nothing injected: the transport skips the hooks below (three coroutines per frame otherwise).
+# A flag kept up to date by whatever injects, as it is read for every frame.
+clean = True
 
 
-def clean():
-    # Nothing injected: the transport skips the hooks below (three coroutines per frame otherwise).
-    return not delay_ms and _tx_open.is_set() and _rx_open.is_set()
+def _recheck():
+    global clean
+    clean = not delay_ms and _tx_open.is_set() and _rx_open.is_set()
+
+
+def set_delay(ms):
+    global delay_ms
+    delay_ms = ms
+    _recheck()
 
 
 async def before_send():
@@ -44,6 +53,7 @@ def impair(direction, seconds=None):
         _tx_open.clear()
     if direction in ("rx", "both"):
         _rx_open.clear()
+    _recheck()
     log.warn("net", "link %s held%s" % (direction, "" if seconds is None else " for %s s" % seconds))
     if _impair_task is not None:
         _impair_task.cancel()
@@ -66,6 +76,7 @@ def heal():
     _tx_open.set()
     _rx_open.set()
     delay_ms = 0
+    _recheck()
 
 
 def impairments():

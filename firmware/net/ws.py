@@ -190,7 +190,7 @@ class WebSocket:
             else:
                 await self._fail(1002, "bad opcode")
             if fin:
-                if not netctl.clean():
+                if not netctl.clean:
                     await netctl.after_recv()   # injected latency on the way in
                 if mop == _OP_BIN:
                     return bytes(msg)
@@ -237,7 +237,7 @@ class WebSocket:
     # One frame: (fin, opcode, payload bytearray), or the length instead of the payload when a data
     # frame exceeds limit (so the caller can refuse it without allocating).
     async def _frame(self, limit):
-        if not netctl.clean():
+        if not netctl.clean:
             await netctl.before_recv()   # an injected stall or partition holds incoming frames
         if self._rpos == self._rend:   # _refill() inlined: one coroutine less per frame
             self._rend = await self._read(self._rmv)
@@ -395,7 +395,7 @@ class WebSocket:
 
     # Builds the whole frame in one buffer (header, mask key, masked payload) and writes it at once.
     async def _send_frame(self, op, data):
-        if not netctl.clean():
+        if not netctl.clean:
             await netctl.before_send()   # injected latency, stall or one-way partition
         n = len(data)
         h = 2 if n < 126 else 4 if n < 65536 else 10

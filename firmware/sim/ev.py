@@ -33,11 +33,14 @@ class Ev:
 
     def demand_w(self):
         # Power the car asks for at its present SoC: flat, then a linear taper to the target.
-        if not self.wants_energy():
+        # (wants_energy() written out: the meter asks at every integration step)
+        soc = self.soc
+        target = self.target_soc
+        if self.paused or soc >= target - 0.001:
             return 0.0
-        if self.soc <= self.taper_soc or self.target_soc <= self.taper_soc:
+        if soc <= self.taper_soc or target <= self.taper_soc:
             return float(self.max_power_w)
-        frac = (self.target_soc - self.soc) / (self.target_soc - self.taper_soc)
+        frac = (target - soc) / (target - self.taper_soc)
         floor = _TAPER_FLOOR / 100
         return self.max_power_w * (floor + (1 - floor) * frac)
 

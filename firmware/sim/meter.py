@@ -23,28 +23,29 @@ class SimMeter:
         self.drawing = lambda: False   # set by the board: relay closed and pilot in C/D
         self.cap_w = lambda: 0.0       # set by the board: what the EVSE offers, in W
 
-    def _power_now(self):
-        if self.ev is None or not self.drawing():
-            return 0.0
-        return min(self.ev.demand_w(), self.cap_w())
-
     def update(self):
-        # Bring energy and SoC up to now; returns the present power in W.
+        # Bring energy and SoC up to now; returns the present power in W. Relay, pilot and offer
+        # stand still between updates (whatever changes them updates first), so they are read
+        # once; only the EV's demand follows its SoC from step to step.
         now = time.ticks_ms()
         left = time.ticks_diff(now, self._last)
         self._last = now
+        ev = self.ev
+        if ev is None or not self.drawing():
+            self.power_w = 0.0
+            return 0.0
+        cap = self.cap_w()
         while left > 0:
             step = min(left, _STEP_MS)
-            p = self._power_now()
-            wh = p * step / 3600000.0
+            wh = min(ev.demand_w(), cap) * step / 3600000.0
             self._frac_wh += wh
             whole = int(self._frac_wh)
             self.energy_wh += whole
             self._frac_wh -= whole
-            if self.ev is not None and wh:
-                self.ev.absorb(wh)
+            if wh:
+                ev.absorb(wh)
             left -= step
-        self.power_w = self._power_now()
+        self.power_w = min(ev.demand_w(), cap)
         return self.power_w
 
     def ms_until_full(self):

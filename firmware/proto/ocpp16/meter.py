@@ -110,7 +110,7 @@ async def sampled(st):
     while True:
         interval = st.keys["MeterValueSampleInterval"]
         st.wake_meter.clear()
-        wait = interval if interval > 0 else 3600
+        wait = 3600   # no transaction, nothing to sample: a start wakes this loop
         if interval > 0:
             now = st.charger.clock.now()
             ms = None
@@ -123,16 +123,16 @@ async def sampled(st):
                     n = 0
                 at = tx.start_time + (n + 1) * interval
                 if at <= now:
-                    sent[c.id] = (tx.ref, max(n + 1, int((now - tx.start_time) // interval)))
+                    n = max(n + 1, int((now - tx.start_time) // interval))
+                    at = tx.start_time + (n + 1) * interval
                     if ms is None:
                         ms = st.keys.measurands("MeterValuesSampledData")
                     try:
                         queue_sample(st, c.id, ms, "Sample.Periodic")
                     except Exception as e:
                         log.exc("meter", e, "sample")
-                else:
-                    sent[c.id] = (tx.ref, n)
-                    wait = min(wait, at - now)
+                sent[c.id] = (tx.ref, n)
+                wait = min(wait, at - now)
         await st.wake_meter.wait(max(wait, 0.05))
 
 
