@@ -4,42 +4,43 @@ import asyncio
 import log
 from hal.clock import iso
 
-# measurand -> (unit, location, reading attribute or None for computed)
+# measurand -> (unit, location, format of its value in the template)
 _UNITS = {
-    "Energy.Active.Import.Register": ("Wh", "Outlet"),
-    "Power.Active.Import": ("W", "Outlet"),
-    "Current.Import": ("A", "Outlet"),
-    "Voltage": ("V", "Outlet"),
-    "SoC": ("Percent", "EV"),
-    "Temperature": ("Celsius", "Body"),
-    "Current.Offered": ("A", "Outlet"),
-    "Power.Offered": ("W", "Outlet"),
+    "Energy.Active.Import.Register": ("Wh", "Outlet", "%d"),
+    "Power.Active.Import": ("W", "Outlet", "%.1f"),
+    "Current.Import": ("A", "Outlet", "%.2f"),
+    "Voltage": ("V", "Outlet", "%.1f"),
+    "SoC": ("Percent", "EV", "%d"),
+    "Temperature": ("Celsius", "Body", "%.1f"),
+    "Current.Offered": ("A", "Outlet", "%.1f"),
+    "Power.Offered": ("W", "Outlet", "%.1f"),
 }
 
 
 def _value(c, r, m):
+    # The measurand's number now (the template formats it), None when there is none (no EV: SoC).
     if m == "Energy.Active.Import.Register":
-        return str(r.energy_wh)
+        return r.energy_wh
     if m == "Power.Active.Import":
-        return "%.1f" % r.power_w
+        return r.power_w
     if m == "Current.Import":
-        return "%.2f" % r.current_a
+        return r.current_a
     if m == "Voltage":
-        return "%.1f" % r.voltage_v
+        return r.voltage_v
     if m == "SoC":
-        return None if r.soc is None else "%d" % int(r.soc)
+        return None if r.soc is None else int(r.soc)
     if m == "Temperature":
-        return "%.1f" % r.temp_c
+        return r.temp_c
     amps = c.offered_amps()
     if m == "Current.Offered":
-        return "%.1f" % amps
+        return amps
     if m == "Power.Offered":
-        return "%.1f" % (amps * r.voltage_v * r.phases)
+        return amps * r.voltage_v * r.phases
     return None
 
 
-_SV = '{"value":"%%s","context":"%s","format":"Raw","measurand":"%s","location":"%s","unit":"%s"}'
-_templates = {}   # (context, measurands present) -> the MeterValue's JSON with a %s per value
+_SV = '{"value":"%s","context":"%s","format":"Raw","measurand":"%s","location":"%s","unit":"%s"}'
+_templates = {}   # (context, measurands present) -> the MeterValue's JSON with a format per value
 
 
 def _template(context, present):
@@ -48,7 +49,7 @@ def _template(context, present):
     if t is None:
         if len(_templates) > 8:   # configuration changed a few times: start again
             _templates.clear()
-        sv = ",".join(_SV % (context, m, _UNITS[m][1], _UNITS[m][0]) for m in present)
+        sv = ",".join(_SV % (_UNITS[m][2], context, m, _UNITS[m][1], _UNITS[m][0]) for m in present)
         t = _templates[key] = '{"timestamp":"%s","sampledValue":[' + sv + ']}'
     return t
 
@@ -56,7 +57,7 @@ def _template(context, present):
 def meter_value_json(st, conn, measurands, context, when=None):
     # The same MeterValue as JSON text, built by template: this runs for every sample of every
     # transaction, and one format of a cached template costs a fraction of dicts and json.dumps
-    # (or of a format per sampled value).
+    # (or of a string per sampled value: the numbers go into the template as they are).
     ch = st.charger
     c = ch.connectors[conn]
     r = ch.meter(conn)
