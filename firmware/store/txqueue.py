@@ -86,7 +86,8 @@ class TxQueue:
         self.seq += 1
         # payload may be JSON text already (built by template): the line embeds it as is.
         text = payload if isinstance(payload, str) else json.dumps(payload)
-        self._write('{"n":%d,"a":"%s","r":%s,"p":%s}\n' % (self.seq, action, _ref(ref), text))
+        # (joined, not formatted: made at its final size, as Rpc.call does for the same reason)
+        self._write("".join(('{"n":', str(self.seq), ',"a":"', action, '","r":', _ref(ref), ',"p":', text, "}\n")))
         self.items.append([self.seq, action, payload, ref])
         return True
 

@@ -40,29 +40,33 @@ def _value(c, r, m):
 
 
 _SV = '{"value":"%s","context":"%s","format":"Raw","measurand":"%s","location":"%s","unit":"%s"}'
-_templates = {}   # (context, measurands present) -> the MeterValue's JSON with a format per value
+_IN_TX = '{"connectorId":%d,"transactionId":%d,"meterValue":['
+_NO_TX = '{"connectorId":%d,"meterValue":['
+_templates = {}   # (head, context, measurands present) -> the payload's JSON with a format per value
 
 
-def _template(context, present):
-    key = (context,) + present
+def _template(head, context, present):
+    key = (head, context) + present
     t = _templates.get(key)
     if t is None:
         if len(_templates) > 8:   # configuration changed a few times: start again
             _templates.clear()
         sv = ",".join(_SV % (_UNITS[m][2], context, m, _UNITS[m][1], _UNITS[m][0]) for m in present)
-        t = _templates[key] = '{"timestamp":"%s","sampledValue":[' + sv + ']}'
+        t = _templates[key] = head + '{"timestamp":"%s","sampledValue":[' + sv + ']}]}'
     return t
 
 
-def meter_value_json(st, conn, measurands, context, when=None):
-    # The same MeterValue as JSON text, built by template: this runs for every sample of every
-    # transaction, and one format of a cached template costs a fraction of dicts and json.dumps
-    # (or of a string per sampled value: the numbers go into the template as they are).
+def _payload(st, conn, measurands, context, when, tx_id=None):
+    # The MeterValues payload as JSON text, made by one format of a cached template. This runs for
+    # every sample of every transaction: dicts and json.dumps, a string per sampled value, or a
+    # MeterValue text formatted into the payload's (its buffer grown twice over ~700 bytes) each
+    # cost a multiple. None when no measurand has a value.
     ch = st.charger
     c = ch.connectors[conn]
     r = ch.meter(conn)
     present = []
-    values = [iso(ch.clock.now() if when is None else when)]
+    values = [conn] if tx_id is None else [conn, tx_id]
+    values.append(iso(ch.clock.now() if when is None else when))
     for m in measurands:
         v = _value(c, r, m)
         if v is not None:
@@ -70,22 +74,22 @@ def meter_value_json(st, conn, measurands, context, when=None):
             values.append(v)
     if not present:
         return None
-    return _template(context, tuple(present)) % tuple(values)
+    return _template(_NO_TX if tx_id is None else _IN_TX, context, tuple(present)) % tuple(values)
 
 
 def queue_sample(st, conn, measurands, context, when=None):
     # Transaction meter values go through the flash queue; others are sent if we are online.
-    c = st.charger.connectors[conn]
-    mv = meter_value_json(st, conn, measurands, context, when)
-    if mv is None:
-        return
-    if c.tx is not None:
+    tx = st.charger.connectors[conn].tx
+    if tx is not None:
         # The back-end's transaction id when it is known already; 0 is the sender's placeholder.
-        tx_id = st.queue.ids.get(c.tx.ref) or 0
-        st.queue.push("MeterValues", '{"connectorId":%d,"transactionId":%d,"meterValue":[%s]}' % (conn, tx_id, mv), c.tx.ref)
-        st.wake_tx.set()
+        payload = _payload(st, conn, measurands, context, when, st.queue.ids.get(tx.ref) or 0)
+        if payload is not None:
+            st.queue.push("MeterValues", payload, tx.ref)
+            st.wake_tx.set()
     elif st.registered and st.online:
-        asyncio.create_task(_send_now(st, '{"connectorId":%d,"meterValue":[%s]}' % (conn, mv)))
+        payload = _payload(st, conn, measurands, context, when)
+        if payload is not None:
+            asyncio.create_task(_send_now(st, payload))
 
 
 async def _send_now(st, payload):
