@@ -31,8 +31,8 @@ def record_line(rec: dict[str, Any]) -> str:
     kind = rec.get("ev")
     if kind == "log":
         return f"{str(rec.get('lvl', '?'))[:1].upper()} {rec.get('tag')}: {rec.get('msg')}"
-    fields = " ".join(f"{k}={_field(v)}" for k, v in sorted(rec.items()) if k != "ev")
-    return f"* {kind} {fields}" if fields else f"* {kind}"
+    fields = [f"{k}={_field(v)}" for k, v in rec.items() if k != "ev"]   # in the firmware's order
+    return f"* {kind} {' '.join(fields)}" if fields else f"* {kind}"
 
 
 def _field(v: Any) -> str:
@@ -51,7 +51,9 @@ class ConsoleLink:
         self.name = name
         self.on_event = on_event
         self.on_text = on_text
-        self.tail: collections.deque[str] = collections.deque(maxlen=ring)
+        # Recent console text, and event records as they came (JSON bytes: as small as text, and
+        # made text only when someone reads them).
+        self.tail: collections.deque[str | bytes] = collections.deque(maxlen=ring)
         self.fd: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._buf = b""
@@ -147,14 +149,14 @@ class ConsoleLink:
                 self._text(line)
                 return
             if isinstance(rec, dict):
-                self._record(rec)
+                self._record(rec, line)
             return
         self._text(line)
 
-    def _record(self, rec: dict[str, Any]) -> None:
+    def _record(self, rec: dict[str, Any], raw: bytes = b"") -> None:
         if "ev" in rec:
             if rec["ev"] != "proto":   # captures are not the log
-                self.tail.append(record_line(rec))
+                self.tail.append(raw or json.dumps(rec).encode())   # made text only when read
             if self.on_event is not None:
                 self.on_event(rec)
             return
@@ -175,6 +177,11 @@ class ConsoleLink:
             self.tail.append(text)
         if self.on_text is not None:
             self.on_text(data)
+
+    def recent(self, n: int) -> list[str]:
+        """The last n lines of the console's log: text as it came, records as record_line() shows them."""
+        return [x if isinstance(x, str) else record_line(json.loads(x.strip().lstrip(RS)))
+                for x in list(self.tail)[-n:]]
 
     # -- output to the firmware ----------------------------------------------------------------
 

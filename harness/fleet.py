@@ -239,7 +239,7 @@ class Fleet:
             return await self.shardset.of(cid).charger(cid)
         inst = self._inst(cid)
         d = inst.summary()
-        d["log"] = list(inst.console.tail)[-50:]
+        d["log"] = inst.console.recent(50)
         d["flash"] = str(inst.flash)
         d["protocol"] = inst.config.get("protocol", "ocpp16")
         if "pile_code" in inst.config:

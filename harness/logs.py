@@ -60,6 +60,14 @@ class BatchWriter:
             self._file = None
 
 
+_second: list[Any] = [None, ""]   # the last whole second stamped, and its text
+
+
 def stamp() -> str:
+    """Local wall-clock time with milliseconds, for log lines (the second's text made once a second:
+    strftime costs ten times the rest, and a fleet logs a few hundred lines a second)."""
     t = time.time()
-    return time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t * 1000) % 1000:03d}"
+    s = int(t)
+    if s != _second[0]:
+        _second[0], _second[1] = s, time.strftime("%H:%M:%S", time.localtime(s))
+    return f"{_second[1]}.{int(t * 1000) % 1000:03d}"
