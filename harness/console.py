@@ -178,8 +178,9 @@ class ConsoleLink:
         if self.on_text is not None:
             self.on_text(data)
 
-    def recent(self, n: int) -> list[str]:
-        """The last n lines of the console's log: text as it came, records as record_line() shows them."""
+    def recent(self, n: int = 0) -> list[str]:
+        """The last n lines (0: all kept) of the console's log: text as it came, records as
+        record_line() shows them."""
         return [x if isinstance(x, str) else record_line(json.loads(x.strip().lstrip(RS)))
                 for x in list(self.tail)[-n:]]
 

@@ -75,5 +75,6 @@ async def start_charger(tmp_path: Path, csms: Csms, image: Image) -> AsyncIterat
     await asyncio.gather(*(i.stop() for i in started), return_exceptions=True)
     await spawner.close()
     for inst in started:   # shown by pytest only when the test failed
-        print(f"---- {inst.id} console log (last {len(inst.console.tail)} lines) ----")
-        print("\n".join(inst.console.tail))
+        lines = inst.console.recent()
+        print(f"---- {inst.id} console log (last {len(lines)} lines) ----")
+        print("\n".join(lines))

@@ -55,7 +55,7 @@ async def session_ok(heap_kib: int, rom: bool, root: Path) -> tuple[bool, dict[s
             await inst.request("unplug", 1)
             await inst.wait_status(1, "Available", timeout=10)
             info["busy_heap"] = await inst.request("mem")
-            ok = len(mvs) >= 3 and not any("MemoryError" in line for line in inst.console.tail) and not inst.exits
+            ok = len(mvs) >= 3 and not any("MemoryError" in line for line in inst.console.recent()) and not inst.exits
         except Exception as e:  # noqa: BLE001 - any failure means this heap is too small
             info["error"] = f"{type(e).__name__}: {e}"
             ok = False
