@@ -153,10 +153,10 @@ class ConsoleLink:
             return
         self._text(line)
 
-    def _record(self, rec: dict[str, Any], raw: bytes = b"") -> None:
+    def _record(self, rec: dict[str, Any], raw: bytes) -> None:
         if "ev" in rec:
             if rec["ev"] != "proto":   # captures are not the log
-                self.tail.append(raw or json.dumps(rec).encode())   # made text only when read
+                self.tail.append(raw)   # made text only when read
             if self.on_event is not None:
                 self.on_event(rec)
             return
